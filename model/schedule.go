@@ -1,0 +1,71 @@
+package model
+
+// Tile is a block of a GEMM-like iteration space: M rows of the output, N
+// columns of the output, K steps of the reduction. Tiles need not divide the
+// operator's dimensions; edge tiles are partial.
+type Tile struct {
+	M int64 `json:"m"`
+	N int64 `json:"n"`
+	K int64 `json:"k"`
+}
+
+// Split is the spatial partition of an L3 tile across compute tiles: the L3
+// tile's M range is cut into M parts, its N range into N parts and its K range
+// into K parts (K > 1 means partial sums reduced across compute tiles).
+// M*N*K compute tiles are used.
+type Split struct {
+	M int `json:"m"`
+	N int `json:"n"`
+	K int `json:"k"`
+}
+
+// Buffers gives the number of buffers (1 = single, 2 = double buffered) of
+// each operand at one memory level: A (rows x reduction), B (reduction x
+// columns), C (the output block).
+type Buffers struct {
+	A int `json:"a"`
+	B int `json:"b"`
+	C int `json:"c"`
+}
+
+// Mapping is the schedule of one GEMM-like operator (MATMUL, LINEAR, CONV2D as
+// an implicit GEMM) on the KPU. Semantics:
+//
+//	for each batch index b:
+//	  for L3 tiles (M3,N3,K3) over (M,N,K) in L3Order      // DMA: DRAM <-> L3
+//	    split the L3 tile over Split.M x Split.N x Split.K compute tiles
+//	    on each compute tile, in parallel:
+//	      for L2 tiles (M2,N2,K2) over its part in L2Order // BlockMover: L3 <-> L2
+//	        fabric passes of R x C over the L2 tile       // Streamer: L2 -> L1 -> fabric, drain to L2
+//
+// An order is a permutation of "mnk" from outermost to innermost loop: k
+// innermost is output-stationary, m innermost weight-stationary (B reused),
+// n innermost input-stationary (A reused).
+type Mapping struct {
+	L3        Tile    `json:"l3"`
+	L2        Tile    `json:"l2"`
+	L3Order   string  `json:"l3_order"`
+	L2Order   string  `json:"l2_order"`
+	Split     Split   `json:"split"`
+	L3Buffers Buffers `json:"l3_buffers"`
+	L2Buffers Buffers `json:"l2_buffers"`
+}
+
+// Orders lists the six loop orders, outermost first.
+var Orders = []string{"mnk", "nmk", "mkn", "kmn", "nkm", "knm"}
+
+// Stationarity names the operand an order keeps in place at its level.
+func Stationarity(order string) string {
+	if len(order) != 3 {
+		return "unknown"
+	}
+	switch order[2] {
+	case 'k':
+		return "output-stationary"
+	case 'm':
+		return "weight-stationary"
+	case 'n':
+		return "input-stationary"
+	}
+	return "unknown"
+}
