@@ -52,6 +52,7 @@ func failed(err error) error { return &exitError{code: exitFailed, err: err} }
 // commandConstructors builds every subcommand; each lives in its own file.
 var commandConstructors = []func(*streams) *cobra.Command{
 	newVersionCmd,
+	newConfigsCmd,
 }
 
 func newRootCmd(s *streams) *cobra.Command {
