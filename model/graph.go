@@ -30,6 +30,7 @@ const (
 	OpMatMul    OpType = "MATMUL"
 	OpLinear    OpType = "LINEAR"
 	OpConv2D    OpType = "CONV2D"
+	OpConv2DDW  OpType = "CONV2D_DEPTHWISE"
 	OpAdd       OpType = "ADD"
 	OpSub       OpType = "SUB"
 	OpMul       OpType = "MUL"

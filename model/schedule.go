@@ -41,14 +41,40 @@ type Buffers struct {
 // An order is a permutation of "mnk" from outermost to innermost loop: k
 // innermost is output-stationary, m innermost weight-stationary (B reused),
 // n innermost input-stationary (A reused).
+//
+// docs/mapping.md states the exact command stream a mapping lowers to (split
+// into parts, L2-aligned groups in L3, engines, program order, dependencies).
+// Placement, when present, records where the buffers went; it is derived from
+// the rest of the mapping and the machine (constraints.Place) and is ignored
+// on input.
 type Mapping struct {
-	L3        Tile    `json:"l3"`
-	L2        Tile    `json:"l2"`
-	L3Order   string  `json:"l3_order"`
-	L2Order   string  `json:"l2_order"`
-	Split     Split   `json:"split"`
-	L3Buffers Buffers `json:"l3_buffers"`
-	L2Buffers Buffers `json:"l2_buffers"`
+	L3        Tile       `json:"l3"`
+	L2        Tile       `json:"l2"`
+	L3Order   string     `json:"l3_order"`
+	L2Order   string     `json:"l2_order"`
+	Split     Split      `json:"split"`
+	L3Buffers Buffers    `json:"l3_buffers"`
+	L2Buffers Buffers    `json:"l2_buffers"`
+	Placement *Placement `json:"placement,omitempty"`
+}
+
+// BufferPlace is where one buffer slot lives. For L2 the unit is a bank of
+// each compute tile (local index; the layout is the same on every tile) and
+// the buffer lies wholly in it. For L3 a buffer is a list of groups placed
+// next-fit over consecutive L3 tiles: Unit..LastUnit are the tiles its groups
+// occupy and Offset is the byte offset of its first group in Unit.
+type BufferPlace struct {
+	Buffer   string `json:"buffer"` // e.g. "A2[0]": operand, level, slot
+	Unit     int    `json:"unit"`
+	LastUnit int    `json:"last_unit"`
+	Offset   int64  `json:"offset"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// Placement lists the buffers of a mapping at L2 (per compute tile) and L3.
+type Placement struct {
+	L2 []BufferPlace `json:"l2"`
+	L3 []BufferPlace `json:"l3"`
 }
 
 // Orders lists the six loop orders, outermost first.

@@ -53,6 +53,7 @@ func failed(err error) error { return &exitError{code: exitFailed, err: err} }
 var commandConstructors = []func(*streams) *cobra.Command{
 	newVersionCmd,
 	newConfigsCmd,
+	newGraphCmd,
 }
 
 func newRootCmd(s *streams) *cobra.Command {
