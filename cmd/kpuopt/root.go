@@ -54,6 +54,7 @@ var commandConstructors = []func(*streams) *cobra.Command{
 	newVersionCmd,
 	newConfigsCmd,
 	newGraphCmd,
+	newSimulateCmd,
 }
 
 func newRootCmd(s *streams) *cobra.Command {

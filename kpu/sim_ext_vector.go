@@ -1,0 +1,14 @@
+package kpu
+
+// VectorPasses is the number of sweeps over its source elements the timing
+// charges a vector op (VectorCycles(passes x elements)); ok is false for an
+// op the vector engine does not know. Cost models use it to predict vector
+// command durations exactly as the simulator computes them.
+func VectorPasses(op string) (passes int, ok bool) {
+	info, ok := vectorOps[op]
+	return info.passes, ok
+}
+
+// VectorOpRowwise reports whether a vector op works along the last dim of its
+// source (softmax, layernorm, reductions) rather than elementwise.
+func VectorOpRowwise(op string) bool { return vectorOps[op].rowwise }
