@@ -3,6 +3,7 @@ module github.com/stillwater-sc/kpuopt
 go 1.26.8
 
 require (
+	github.com/go-air/gini v1.0.4
 	github.com/google/go-cmp v0.7.0
 	github.com/spf13/cobra v1.10.2
 	gopkg.in/yaml.v3 v3.0.1
