@@ -55,6 +55,7 @@ var commandConstructors = []func(*streams) *cobra.Command{
 	newConfigsCmd,
 	newGraphCmd,
 	newSimulateCmd,
+	newAllocCmd,
 }
 
 func newRootCmd(s *streams) *cobra.Command {

@@ -1,0 +1,733 @@
+package placer
+
+import (
+	"cmp"
+	"context"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/stillwater-sc/kpuopt/constraints/alloc"
+)
+
+// The exact search decides whether the buffers fit in a capacity C.
+//
+// Canonical solutions. Take any legal placement and repeatedly move a buffer
+// down to the lowest aligned offset at or above the ends of the buffers below
+// it that are live at the same time; this terminates and stays legal. In the
+// result every buffer b sits at alignUp(max end of the overlapping buffers
+// below b, align(b)), or at 0. Place the buffers in non-decreasing offset
+// order: when b's turn comes, exactly the buffers below it are placed, so its
+// offset is alignUp(maxTop(b)), where top[s] is the highest end of a placed
+// buffer in time section s (sections are the intervals between consecutive
+// lifetime endpoints). The search enumerates exactly these orders.
+//
+// Levels and sections. The search sweeps a level L upwards through the offsets
+// at which something can start. At level L it picks one open section s (a
+// section with unplaced buffers, top[s] <= L, and not closed at L) and
+// branches: either some buffer live in s starts at L (one branch per buffer b
+// with alignUp(maxTop(b)) == L), or none does, and s is closed at L. A
+// section with no such buffer is closed without branching. Once no section is
+// open, L moves to the smallest alignUp(maxTop(b)) > L over unplaced buffers,
+// which is the next offset any canonical solution can use.
+//
+// Pruning. Every unplaced buffer has a lowest possible offset: the aligned
+// highest end of the placed buffers in its lifetime, or the next height
+// above L when it cannot start at L (a section of it is closed at L, or it
+// waits for an interchangeable twin). In each section, for every height h,
+// the unplaced buffers that cannot start below h must fit between h and C
+// (bound). At the root this is the classic peak-load bound; in a fully
+// loaded section it makes any waste fail at once. Buffers whose lower bound
+// excludes L are not candidates at L. Buffers with identical lifetime, size
+// and alignment are placed in index order only (symmetry breaking).
+//
+// The tight sections must also be covered by top-most buffers (ceiling).
+//
+// Beyond plain backtracking: a time boundary no unplaced buffer crosses
+// splits the problem into parts solved one after the other (split); failed
+// parts are remembered (key, failed); and the search restarts with growing
+// node budgets and varied candidate orders (fit).
+type bnb struct {
+	ctx context.Context
+
+	// Static data over the n buffers of non-zero size ("search indices").
+	orig    []int // search index -> problem index
+	sLo     []int32
+	sHi     []int32 // buffer k is live in sections [sLo[k], sHi[k])
+	size    []int64
+	align   []int64
+	twin    []int32   // previous interchangeable buffer, or -1
+	live    [][]int32 // per section, the buffers live in it, preferred first
+	startAt [][]int32 // per section, the buffers whose lifetime starts in it
+	mates   [][]int32 // per buffer, the equal-size buffers adjacent to it in time
+	nsec    int
+
+	// Search state.
+	capac  int64
+	nodes  int64
+	abort  bool
+	placed []bool
+	off    []int64
+	top    []int64 // per section: highest end of a placed buffer
+	rem    []int64 // per section: total size of unplaced buffers
+	closed []int64 // per section: level at which it is closed (notClosed: none)
+
+	topTrail   []int64 // old tops, pushed by place, popped by unplace
+	closeTrail []int64 // (section, old closed level) pairs
+	placeLog   []int32 // placed buffers in order, to unwind a failed conjunction
+	lbv        []int64 // scratch: lower bounds of unplaced buffers
+	isCand     []bool  // scratch: which buffers can start at the current level
+	items      []item  // scratch for bound
+	tight      []bool  // scratch: per section, no room for waste (bound)
+	reach      []bool  // scratch for ceiling
+	cands      []cand  // scratch for branching, used as a stack
+
+	// Failed subproblems, keyed by a 128-bit hash of everything a subproblem
+	// depends on (see key); cleared for every capacity.
+	zob    []uint64 // random per buffer (two words per buffer)
+	failed map[[2]uint64]struct{}
+
+	// Restarts: each run tries candidates in its own order (valueOrders),
+	// alternates the section rule (leftmost), and,
+	// from the second round on, breaks ties at random; it gives up after
+	// its node budget (limited), and the next run starts over, keeping the
+	// proven failures. Budgets follow the Luby sequence, so they grow without
+	// bound and the search stays complete.
+	order     int
+	leftmost  bool // branch on the leftmost open section, not the fewest-candidates one
+	shuffle   *rand.Rand
+	nodeLimit int64 // abort (limited = true) at this node count; 0: none
+	limited   bool
+}
+
+const notClosed = -1
+
+type item struct{ lb, size int64 }
+
+type cand struct {
+	k     int32
+	score int
+}
+
+func newBnb(ctx context.Context, p *alloc.Problem) *bnb {
+	s := &bnb{ctx: ctx}
+	var times []int64
+	for i, b := range p.Buffers {
+		if b.Size == 0 {
+			continue
+		}
+		s.orig = append(s.orig, i)
+		times = append(times, b.Lower, b.Upper)
+	}
+	slices.Sort(times)
+	times = slices.Compact(times)
+	idx := func(t int64) int32 { i, _ := slices.BinarySearch(times, t); return int32(i) }
+	n := len(s.orig)
+	if len(times) > 0 {
+		s.nsec = len(times) - 1
+	}
+	s.sLo, s.sHi = make([]int32, n), make([]int32, n)
+	s.size, s.align = make([]int64, n), make([]int64, n)
+	s.twin = make([]int32, n)
+	type key struct{ lo, hi, size, align int64 }
+	last := map[key]int32{}
+	for k, i := range s.orig {
+		b := p.Buffers[i]
+		s.sLo[k], s.sHi[k] = idx(b.Lower), idx(b.Upper)
+		s.size[k], s.align[k] = b.Size, b.Align()
+		kk := key{b.Lower, b.Upper, b.Size, b.Align()}
+		if j, ok := last[kk]; ok {
+			s.twin[k] = j
+		} else {
+			s.twin[k] = -1
+		}
+		last[kk] = int32(k)
+	}
+	// Preference: larger area first, then larger size, then index.
+	order := make([]int32, n)
+	for k := range order {
+		order[k] = int32(k)
+	}
+	area := func(k int32) int64 { b := p.Buffers[s.orig[k]]; return b.Size * (b.Upper - b.Lower) }
+	slices.SortStableFunc(order, func(a, b int32) int {
+		if c := cmp.Compare(area(b), area(a)); c != 0 {
+			return c
+		}
+		return cmp.Compare(s.size[b], s.size[a])
+	})
+	// Buffers of equal size that meet end to start in time: in a tight
+	// packing they often continue one another at the same height.
+	type edge struct {
+		t    int32
+		size int64
+	}
+	starts := map[edge][]int32{}
+	for k := range s.orig {
+		e := edge{s.sLo[k], s.size[k]}
+		starts[e] = append(starts[e], int32(k))
+	}
+	s.mates = make([][]int32, n)
+	for k := range s.orig {
+		for _, j := range starts[edge{s.sHi[k], s.size[k]}] {
+			s.mates[k] = append(s.mates[k], j)
+			s.mates[j] = append(s.mates[j], int32(k))
+		}
+	}
+	s.live = make([][]int32, s.nsec)
+	s.startAt = make([][]int32, s.nsec)
+	for _, k := range order {
+		s.startAt[s.sLo[k]] = append(s.startAt[s.sLo[k]], k)
+		for t := s.sLo[k]; t < s.sHi[k]; t++ {
+			s.live[t] = append(s.live[t], k)
+		}
+	}
+	s.placed = make([]bool, n)
+	s.off = make([]int64, n)
+	s.top = make([]int64, s.nsec)
+	s.rem = make([]int64, s.nsec)
+	s.closed = make([]int64, s.nsec)
+	s.lbv = make([]int64, n)
+	s.isCand = make([]bool, n)
+	s.tight = make([]bool, s.nsec)
+	s.reach = make([]bool, s.nsec+1)
+	rng := rand.New(rand.NewPCG(uint64(n), 0x9e3779b97f4a7c15))
+	s.zob = make([]uint64, 2*n)
+	for i := range s.zob {
+		s.zob[i] = rng.Uint64()
+	}
+	s.failed = map[[2]uint64]struct{}{}
+	return s
+}
+
+// fit searches for a placement within capacity c. It returns whether one was
+// found (then offsets holds it, per problem buffer); s.abort tells whether a
+// "not found" is a proof or a time-out.
+func (s *bnb) fit(c int64, offsets []int64) bool {
+	s.capac, s.abort = c, false
+	if s.ctx.Err() != nil {
+		s.abort = true
+		return false
+	}
+	n := len(s.orig)
+	for t := range s.top {
+		s.top[t], s.rem[t], s.closed[t] = 0, 0, notClosed
+	}
+	for k := 0; k < n; k++ {
+		s.placed[k] = false
+		if s.size[k] > c {
+			return false
+		}
+		for t := s.sLo[k]; t < s.sHi[k]; t++ {
+			s.rem[t] += s.size[k]
+		}
+	}
+	for t := range s.rem {
+		if s.rem[t] > c {
+			return false
+		}
+	}
+	s.topTrail, s.closeTrail, s.placeLog = s.topTrail[:0], s.closeTrail[:0], s.placeLog[:0]
+	clear(s.failed)
+	base := restartBase(n)
+	for run := 0; ; run++ {
+		s.order = run % valueOrders
+		s.leftmost = run%2 == 1
+		s.shuffle = nil
+		if run >= valueOrders {
+			s.shuffle = rand.New(rand.NewPCG(uint64(run), 0x616c6c6f63))
+		}
+		s.nodeLimit = s.nodes + base*luby(run+1)
+		s.abort, s.limited = false, false
+		if s.solve(0, s.nsec, 0) {
+			break
+		}
+		if !s.limited || s.ctx.Err() != nil {
+			s.abort = s.abort && s.ctx.Err() != nil
+			return false
+		}
+	}
+	for i := range offsets {
+		offsets[i] = 0
+	}
+	for k, i := range s.orig {
+		offsets[i] = s.off[k]
+	}
+	return true
+}
+
+// solve completes the placement of the unplaced buffers live in sections
+// [lo, hi) (no unplaced buffer crosses the scope's edges) at levels >= L. On
+// success the placements stay; on failure the state is as on entry.
+func (s *bnb) solve(lo, hi int, L int64) bool {
+	k := s.key(lo, hi, L)
+	if _, seen := s.failed[k]; seen {
+		return false
+	}
+	if s.search(lo, hi, L) {
+		return true
+	}
+	if !s.abort {
+		s.failed[k] = struct{}{}
+	}
+	return false
+}
+
+// key hashes the subproblem solve(lo, hi, L) works on: the scope, the level,
+// the skyline in the scope, the sections closed at L, and the set of placed
+// buffers that lie inside the scope (which fixes the unplaced ones).
+func (s *bnb) key(lo, hi int, L int64) [2]uint64 {
+	const m1, m2 = 0x9e3779b97f4a7c15, 0xc2b2ae3d27d4eb4f
+	h1 := uint64(lo)*m1 ^ uint64(hi)*m2 ^ uint64(L)
+	h2 := uint64(hi)*m1 ^ uint64(lo)*m2 ^ uint64(L)*m1
+	for t := lo; t < hi; t++ {
+		v := uint64(s.top[t])
+		if s.closed[t] == L {
+			v |= 1 << 63
+		}
+		h1 = (h1 ^ v) * m1
+		h2 = (h2 + v) * m2
+		h2 ^= h2 >> 29
+		for _, k := range s.startAt[t] {
+			if s.placed[k] && int(s.sHi[k]) <= hi {
+				h1 ^= s.zob[2*k]
+				h2 ^= s.zob[2*k+1]
+			}
+		}
+	}
+	return [2]uint64{h1, h2}
+}
+
+// search is solve without the memo.
+func (s *bnb) search(lo, hi int, L int64) bool {
+	s.nodes++
+	if s.nodes&255 == 0 && s.ctx.Err() != nil {
+		s.abort = true
+	}
+	if s.nodeLimit > 0 && s.nodes >= s.nodeLimit {
+		s.abort, s.limited = true, true
+	}
+	if s.abort {
+		return false
+	}
+	cmark := len(s.closeTrail)
+	defer s.undoClosures(cmark)
+	// Close, without branching, every open section no buffer can start in at
+	// L; closing one can empty another and changes the bounds, so repeat
+	// until nothing changes. The first pass (fresh == false) runs before the
+	// bounds exist and uses the plain candidate test.
+	s.markCandidates(lo, hi, L, false)
+	for fresh := false; ; fresh = true {
+		closedAny := false
+		for changed := true; changed; {
+			changed = false
+			for t := lo; t < hi; t++ {
+				if s.open(t, L) && s.count(t, 1) == 0 {
+					if !s.close(t, L) {
+						return false
+					}
+					changed, closedAny = true, true
+				}
+			}
+		}
+		if fresh && !closedAny {
+			break
+		}
+		if !s.bound(lo, hi, L) {
+			return false
+		}
+		s.markCandidates(lo, hi, L, true)
+	}
+	// Independent parts: a section boundary no unplaced buffer crosses splits
+	// the problem; solve the parts one after the other and never revisit a
+	// part that succeeded when a later one fails (they share nothing).
+	parts := s.split(lo, hi)
+	if len(parts) == 2 {
+		lo, hi = parts[0], parts[1]
+	} else {
+		if len(parts) == 0 {
+			return true // nothing left in scope
+		}
+		pmark := len(s.placeLog)
+		for i := 0; i < len(parts); i += 2 {
+			if !s.solve(parts[i], parts[i+1], L) {
+				s.unwind(pmark)
+				return false
+			}
+		}
+		return true
+	}
+	// Branch on the open section with the fewest candidates (fail first).
+	// Ties go to the leftmost section, or to a random one in shuffled runs.
+	// Runs with leftmost set take the leftmost open section instead (the
+	// forced closures above leave every open section with a candidate).
+	best, bestCount, ties := -1, 0, 0
+	for t := lo; t < hi; t++ {
+		if !s.open(t, L) {
+			continue
+		}
+		if s.leftmost {
+			best = t
+			break
+		}
+		limit := 0 // count all in the first open section
+		if best >= 0 {
+			limit = bestCount + 1 // enough to tell less, equal and more apart
+		}
+		c := s.count(t, limit)
+		if best < 0 || c < bestCount {
+			best, bestCount, ties = t, c, 1
+			if c == 1 {
+				break
+			}
+		} else if c == bestCount && s.shuffle != nil {
+			ties++
+			if s.shuffle.IntN(ties) == 0 {
+				best = t
+			}
+		}
+	}
+	if best >= 0 {
+		base := len(s.cands)
+		for _, k := range s.live[best] {
+			if s.isCand[k] {
+				s.cands = append(s.cands, cand{k, s.flush(k, L)})
+			}
+		}
+		mine := s.cands[base:]
+		if s.shuffle != nil {
+			s.shuffle.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
+		}
+		slices.SortStableFunc(mine, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
+		for i := base; i < len(s.cands); i++ {
+			k := s.cands[i].k
+			s.place(k, L)
+			if s.solve(lo, hi, L) {
+				s.cands = s.cands[:base]
+				return true
+			}
+			s.unplace(k)
+			if s.abort {
+				s.cands = s.cands[:base]
+				return false
+			}
+		}
+		s.cands = s.cands[:base]
+		if !s.close(best, L) {
+			return false
+		}
+		return s.solve(lo, hi, L)
+	}
+	// No open section: rise to the next level.
+	next := int64(-1)
+	for t := lo; t < hi; t++ {
+		for _, k := range s.startAt[t] {
+			if s.placed[k] {
+				continue
+			}
+			if v := alignUp(s.maxTop(k), s.align[k]); v > L && (next < 0 || v < next) {
+				next = v
+			}
+		}
+	}
+	if next < 0 {
+		return false
+	}
+	return s.solve(lo, hi, next)
+}
+
+// split returns the independent parts of [lo, hi) as (lo, hi) pairs: maximal
+// runs of sections with unplaced buffers that no section boundary without a
+// crossing unplaced buffer separates.
+func (s *bnb) split(lo, hi int) []int {
+	var parts []int
+	start, reach := -1, int32(-1)
+	for t := lo; t < hi; t++ {
+		if start >= 0 && int32(t) >= reach {
+			parts = append(parts, start, t)
+			start = -1
+		}
+		if s.rem[t] == 0 {
+			continue
+		}
+		if start < 0 {
+			start = t
+		}
+		for _, k := range s.startAt[t] {
+			if !s.placed[k] && s.sHi[k] > reach {
+				reach = s.sHi[k]
+			}
+		}
+	}
+	if start >= 0 {
+		parts = append(parts, start, hi)
+	}
+	return parts
+}
+
+// open reports whether section t is open at level L.
+func (s *bnb) open(t int, L int64) bool {
+	return s.rem[t] > 0 && s.top[t] <= L && s.closed[t] != L
+}
+
+// markCandidates records in isCand which unplaced buffers of [lo, hi) can
+// start at L; with useLB, only those whose lower bound from the last bound
+// call allows L. close keeps it up to date.
+func (s *bnb) markCandidates(lo, hi int, L int64, useLB bool) {
+	for t := lo; t < hi; t++ {
+		for _, k := range s.startAt[t] {
+			s.isCand[k] = s.candidate(k, L) && (!useLB || s.lbv[k] <= L)
+		}
+	}
+}
+
+// count returns the number of buffers marked as candidates in section t,
+// counting no further than limit when limit > 0.
+func (s *bnb) count(t int, limit int) int {
+	c := 0
+	for _, k := range s.live[t] {
+		if s.isCand[k] {
+			c++
+			if c == limit {
+				break
+			}
+		}
+	}
+	return c
+}
+
+// candidate reports whether buffer k can start at level L now.
+func (s *bnb) candidate(k int32, L int64) bool {
+	if s.placed[k] || (s.twin[k] >= 0 && !s.placed[s.twin[k]]) {
+		return false
+	}
+	a := s.align[k]
+	if L%a != 0 || L+s.size[k] > s.capac {
+		return false
+	}
+	var mt int64
+	for t := s.sLo[k]; t < s.sHi[k]; t++ {
+		if s.top[t] > L || s.closed[t] == L {
+			return false
+		}
+		mt = max(mt, s.top[t])
+	}
+	return alignUp(mt, a) == L
+}
+
+// flush scores how well candidate k fits the skyline at L: one point for each
+// end of its lifetime that meets a wall (a section that is higher, or the
+// edge of time), since buffers that fill a valley exactly are usually right.
+func (s *bnb) flush(k int32, L int64) int {
+	score := 0
+	if lo := s.sLo[k]; lo == 0 || s.top[lo-1] > L {
+		score++
+	}
+	if hi := int(s.sHi[k]); hi == s.nsec || s.top[hi] > L {
+		score++
+	}
+	for _, j := range s.mates[k] {
+		if s.placed[j] && s.off[j] == L {
+			score += 2
+			break
+		}
+	}
+	// Within equal flush scores, each run's value order breaks ties its own way.
+	const big = 1 << 40
+	switch s.order {
+	case 1:
+		return score*big + int(min(s.size[k], big-1))
+	case 2:
+		return score*big - int(min(s.size[k], big-1))
+	case 3:
+		return score*big + int(s.sHi[k]-s.sLo[k])
+	case 4:
+		return score*big - int(s.sHi[k]-s.sLo[k])
+	}
+	return score
+}
+
+// valueOrders is the number of candidate orders the restarts cycle through.
+const valueOrders = 5
+
+// luby returns the i-th term (i >= 1) of the Luby sequence 1 1 2 1 1 2 4 ...
+func luby(i int) int64 {
+	for {
+		k := 1
+		for (1<<k)-1 < i {
+			k++
+		}
+		if (1<<k)-1 == i {
+			return 1 << (k - 1)
+		}
+		i -= (1 << (k - 1)) - 1
+	}
+}
+
+func (s *bnb) maxTop(k int32) int64 {
+	var mt int64
+	for t := s.sLo[k]; t < s.sHi[k]; t++ {
+		mt = max(mt, s.top[t])
+	}
+	return mt
+}
+
+// lowest returns a lower bound on the offset of unplaced buffer k, given that
+// everything still to be placed starts at L or above: alignUp(maxTop(k)), but
+// above L if k cannot start at L (it waits for a support, for its twin, or
+// one of its sections is closed at L).
+func (s *bnb) lowest(k int32, L int64) int64 {
+	a := s.align[k]
+	var mt int64
+	closed := false
+	for t := s.sLo[k]; t < s.sHi[k]; t++ {
+		mt = max(mt, s.top[t])
+		closed = closed || s.closed[t] == L
+	}
+	lb := alignUp(mt, a)
+	if lb < L || lb == L && (closed || s.twin[k] >= 0 && !s.placed[s.twin[k]]) {
+		lb = alignUp(L+1, a)
+	}
+	return lb
+}
+
+// bound checks, for every section of [lo, hi), that the unplaced buffers live
+// in it fit between their lower bounds and the capacity: for every height h,
+// the buffers whose offset is at least h must fit in [h, C).
+func (s *bnb) bound(lo, hi int, L int64) bool {
+	for t := lo; t < hi; t++ {
+		for _, k := range s.startAt[t] {
+			if !s.placed[k] {
+				s.lbv[k] = s.lowest(k, L)
+				if s.lbv[k]+s.size[k] > s.capac {
+					return false
+				}
+			}
+		}
+	}
+	for t := lo; t < hi; t++ {
+		if s.rem[t] == 0 {
+			continue
+		}
+		// The lowest bound covers all the section's buffers; only those with
+		// a higher bound need sorting (usually few).
+		lbMin := int64(-1)
+		for _, k := range s.live[t] {
+			if !s.placed[k] && (lbMin < 0 || s.lbv[k] < lbMin) {
+				lbMin = s.lbv[k]
+			}
+		}
+		if lbMin+s.rem[t] > s.capac {
+			return false
+		}
+		s.tight[t] = lbMin+s.rem[t] == s.capac
+		items := s.items[:0]
+		var lbMax, above int64
+		for _, k := range s.live[t] {
+			if !s.placed[k] && s.lbv[k] > lbMin {
+				items = append(items, item{s.lbv[k], s.size[k]})
+				lbMax = max(lbMax, s.lbv[k])
+				above += s.size[k]
+			}
+		}
+		s.items = items
+		if lbMax+above <= s.capac {
+			continue // no height can fail: each is at most lbMax with at most all of them above
+		}
+		slices.SortFunc(items, func(a, b item) int { return cmp.Compare(b.lb, a.lb) })
+		var sum int64
+		for _, it := range items {
+			sum += it.size
+			if it.lb+sum > s.capac {
+				return false
+			}
+		}
+	}
+	return s.ceiling(lo, hi)
+}
+
+// ceiling checks the top layer. In a tight section (no room for waste: the
+// unplaced buffers exactly fill the space above their lowest bound) the
+// highest unplaced buffer ends exactly at C, so it is the highest in all its
+// sections; two such buffers cannot share a time. So the tight sections of
+// [lo, hi) must be covered by unplaced buffers that can end at C and whose
+// lifetimes do not intersect: a left-to-right reachability over sections.
+// bound computes tight.
+func (s *bnb) ceiling(lo, hi int) bool {
+	reach := s.reach[lo : hi+1]
+	clear(reach)
+	reach[0] = true
+	need := false
+	for t := lo; t < hi; t++ {
+		need = need || s.rem[t] > 0 && s.tight[t]
+	}
+	if !need {
+		return true
+	}
+	for t := lo; t < hi; t++ {
+		if !reach[t-lo] {
+			continue
+		}
+		if s.rem[t] == 0 || !s.tight[t] {
+			reach[t+1-lo] = true
+		}
+		for _, k := range s.startAt[t] {
+			if !s.placed[k] && (s.capac-s.size[k])%s.align[k] == 0 && s.capac-s.size[k] >= s.lbv[k] {
+				reach[int(s.sHi[k])-lo] = true
+			}
+		}
+	}
+	return reach[hi-lo]
+}
+
+// close marks section t closed at level L and reports whether the section's
+// remaining load still fits above L.
+func (s *bnb) close(t int, L int64) bool {
+	s.closeTrail = append(s.closeTrail, int64(t), s.closed[t])
+	s.closed[t] = L
+	for _, k := range s.live[t] {
+		s.isCand[k] = false
+	}
+	return L+1+s.rem[t] <= s.capac
+}
+
+func (s *bnb) undoClosures(mark int) {
+	for n := len(s.closeTrail); n > mark; n -= 2 {
+		s.closed[s.closeTrail[n-2]] = s.closeTrail[n-1]
+	}
+	s.closeTrail = s.closeTrail[:mark]
+}
+
+func (s *bnb) place(k int32, L int64) {
+	s.placed[k] = true
+	s.off[k] = L
+	s.placeLog = append(s.placeLog, k)
+	e := L + s.size[k]
+	for t := s.sLo[k]; t < s.sHi[k]; t++ {
+		s.topTrail = append(s.topTrail, s.top[t])
+		s.top[t] = e
+		s.rem[t] -= s.size[k]
+	}
+}
+
+// unplace undoes the last place (placements are undone in reverse order).
+func (s *bnb) unplace(k int32) {
+	for t := s.sHi[k] - 1; t >= s.sLo[k]; t-- {
+		n := len(s.topTrail)
+		s.top[t] = s.topTrail[n-1]
+		s.topTrail = s.topTrail[:n-1]
+		s.rem[t] += s.size[k]
+	}
+	s.placed[k] = false
+	s.placeLog = s.placeLog[:len(s.placeLog)-1]
+}
+
+// unwind undoes every placement made after the log had length mark.
+func (s *bnb) unwind(mark int) {
+	for len(s.placeLog) > mark {
+		s.unplace(s.placeLog[len(s.placeLog)-1])
+	}
+}
+
+// restartBase is the node budget of the first run: about one node per
+// buffer, since a run that is on a good path places each buffer with little
+// backtracking.
+var restartBase = func(n int) int64 { return int64(n + 64) }

@@ -1,0 +1,8 @@
+// Package placer finds offsets for the buffers of an alloc.Problem: it proves
+// that they fit in a capacity (and returns the offsets) or that they cannot,
+// or it finds the smallest capacity (peak) that fits. The exact engine is a
+// branch and bound over canonical placements (see bnb.go for the argument
+// that it is complete); a greedy best-fit/first-fit pass gives the first
+// incumbent. Every search honours its context: on a time limit it returns the
+// best placement found so far and the proven lower bound.
+package placer

@@ -1,0 +1,210 @@
+package placer
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stillwater-sc/kpuopt/constraints/alloc"
+)
+
+func buffers(rows ...[5]int64) []alloc.Buffer {
+	var bs []alloc.Buffer
+	for i, r := range rows {
+		bs = append(bs, alloc.Buffer{ID: string(rune('a' + i)), Lower: r[0], Upper: r[1], Size: r[2], Alignment: r[3]})
+	}
+	return bs
+}
+
+func TestPlaceHandMade(t *testing.T) {
+	// The example of the MiniMalloc README: peak load 12, fits in 12.
+	readme := buffers([5]int64{0, 3, 4}, [5]int64{3, 9, 4}, [5]int64{0, 9, 4}, [5]int64{9, 21, 4}, [5]int64{0, 21, 4})
+	// Alignment makes these need more than their peak load (4, and 5): the
+	// proof of infeasibility must come from the search, not from the bound.
+	alignedPair := buffers([5]int64{5, 8, 1, 2}, [5]int64{5, 7, 3, 3})
+	alignedTriple := buffers([5]int64{4, 7, 4, 2}, [5]int64{6, 7, 1, 3}, [5]int64{3, 4, 2, 1})
+	twins := buffers([5]int64{0, 4, 3}, [5]int64{0, 4, 3}, [5]int64{0, 4, 3}, [5]int64{0, 4, 3}, [5]int64{2, 6, 5})
+	zero := buffers([5]int64{0, 4, 0}, [5]int64{1, 3, 0}, [5]int64{0, 2, 7})
+	tests := []struct {
+		name       string
+		bufs       []alloc.Buffer
+		opts       Options
+		wantStatus Status
+		wantPeak   int64  // checked when a placement is expected
+		wantEngine string // checked when not empty
+	}{
+		{"readme fits 12", readme, Options{Capacity: 12}, Solved, 12, ""},
+		{"readme minimize", readme, Options{}, Solved, 12, ""},
+		{"readme 11 infeasible by bound", readme, Options{Capacity: 11}, Infeasible, 0, "bound"},
+		{"aligned pair minimize", alignedPair, Options{}, Solved, 5, ""},
+		{"aligned pair 4 infeasible", alignedPair, Options{Capacity: 4}, Infeasible, 0, "branch-and-bound"},
+		{"aligned pair 5 fits", alignedPair, Options{Capacity: 5}, Solved, 5, ""},
+		{"aligned triple minimize", alignedTriple, Options{}, Solved, 6, ""},
+		{"aligned triple 5 infeasible", alignedTriple, Options{Capacity: 5}, Infeasible, 0, "branch-and-bound"},
+		{"aligned triple minimize within 9", alignedTriple, Options{Capacity: 9, MinimizePeak: true}, Solved, 6, ""},
+		{"twins minimize", twins, Options{}, Solved, 17, ""},
+		{"twins 16 infeasible", twins, Options{Capacity: 16}, Infeasible, 0, "bound"},
+		{"zero-size buffers", zero, Options{}, Solved, 7, ""},
+		{"empty", nil, Options{}, Solved, 0, ""},
+		{"problem capacity used", readme, Options{}, Solved, 12, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &alloc.Problem{Buffers: tt.bufs}
+			sol, err := Place(context.Background(), p, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sol.Status != tt.wantStatus {
+				t.Fatalf("status %s, want %s", sol.Status, tt.wantStatus)
+			}
+			if tt.wantEngine != "" && sol.Engine != tt.wantEngine {
+				t.Errorf("engine %q, want %q", sol.Engine, tt.wantEngine)
+			}
+			if !sol.Proven {
+				t.Errorf("not proven")
+			}
+			if tt.wantStatus == Solved {
+				if sol.Peak != tt.wantPeak || p.Peak(sol.Offsets) != sol.Peak {
+					t.Errorf("peak %d (offsets give %d), want %d", sol.Peak, p.Peak(sol.Offsets), tt.wantPeak)
+				}
+				if err := p.Check(sol.Offsets, sol.Capacity); err != nil {
+					t.Errorf("illegal placement: %v", err)
+				}
+			} else if sol.Offsets != nil {
+				t.Errorf("offsets %v for status %s", sol.Offsets, sol.Status)
+			}
+		})
+	}
+}
+
+func TestPlaceRejectsInvalid(t *testing.T) {
+	bad := []*alloc.Problem{
+		{Buffers: buffers([5]int64{3, 3, 1})},
+		{Buffers: buffers([5]int64{0, 3, -1})},
+		{Buffers: []alloc.Buffer{{ID: "x", Lower: 0, Upper: 1, Size: 1}, {ID: "x", Lower: 0, Upper: 1, Size: 1}}},
+	}
+	for i, p := range bad {
+		if _, err := Place(context.Background(), p, Options{}); err == nil {
+			t.Errorf("problem %d: no error", i)
+		}
+	}
+	if _, err := Place(context.Background(), &alloc.Problem{}, Options{Capacity: -1}); err == nil {
+		t.Errorf("negative capacity: no error")
+	}
+}
+
+// A generated perfect packing is found at exactly its capacity, and one byte
+// less is proven infeasible.
+func TestPlacePerfectModerate(t *testing.T) {
+	p, known, err := GeneratePerfect(2, 150, 1024, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(known, p.Capacity); err != nil {
+		t.Fatalf("generator's own packing is illegal: %v", err)
+	}
+	if load, _ := p.PeakLoad(); load != p.Capacity {
+		t.Fatalf("peak load %d, want %d", load, p.Capacity)
+	}
+	sol, err := Place(context.Background(), p, Options{Capacity: p.Capacity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sol.Status != Solved || sol.Peak != p.Capacity || sol.Engine != "branch-and-bound" {
+		t.Fatalf("status %s peak %d engine %s, want solved at %d by branch-and-bound", sol.Status, sol.Peak, sol.Engine, p.Capacity)
+	}
+	sol, err = Place(context.Background(), p, Options{Capacity: p.Capacity - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sol.Status != Infeasible || !sol.Proven {
+		t.Fatalf("capacity-1: status %s, want infeasible", sol.Status)
+	}
+	sol, err = Place(context.Background(), p, Options{MinimizePeak: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sol.Status != Solved || sol.Peak != p.Capacity {
+		t.Fatalf("minimize: status %s peak %d, want solved at %d", sol.Status, sol.Peak, p.Capacity)
+	}
+}
+
+// A cancelled context yields the best placement found so far and an honest status.
+func TestPlaceCancelled(t *testing.T) {
+	p, _, err := GeneratePerfect(2, 450, 1024, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	sol, err := Place(ctx, p, Options{Capacity: p.Capacity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sol.Status != Unknown || sol.Proven || sol.Offsets != nil {
+		t.Errorf("fit: status %s proven %v, want unknown", sol.Status, sol.Proven)
+	}
+	capacity := p.Capacity
+	p.Capacity = 0 // unbounded: minimize the peak
+	sol, err = Place(ctx, p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sol.Status != Feasible || sol.Proven || sol.Offsets == nil || sol.LowerBound != capacity || sol.Peak <= capacity {
+		t.Errorf("minimize: status %s proven %v peak %d bound %d, want feasible greedy placement above bound %d",
+			sol.Status, sol.Proven, sol.Peak, sol.LowerBound, capacity)
+	}
+	if err := p.Check(sol.Offsets, 0); err != nil {
+		t.Errorf("best-so-far placement illegal: %v", err)
+	}
+}
+
+func TestGreedyLegal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for iter := 0; iter < 200; iter++ {
+		p := randomProblem(rng, 1+rng.IntN(30), 20, 50, true)
+		for _, bestFit := range []bool{false, true} {
+			offs, peak := Greedy(p, bestFit)
+			if err := p.Check(offs, 0); err != nil {
+				t.Fatalf("iter %d bestFit %v: %v", iter, bestFit, err)
+			}
+			if peak != p.Peak(offs) {
+				t.Fatalf("iter %d: peak %d, offsets give %d", iter, peak, p.Peak(offs))
+			}
+		}
+	}
+}
+
+func TestLuby(t *testing.T) {
+	var got []int64
+	for i := 1; i <= 15; i++ {
+		got = append(got, luby(i))
+	}
+	want := []int64{1, 1, 2, 1, 1, 2, 4, 1, 1, 2, 1, 1, 2, 4, 8}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("luby (-want +got):\n%s", diff)
+	}
+}
+
+func TestGeneratePerfectDeterministic(t *testing.T) {
+	a, ao, err := GeneratePerfect(9, 40, 64, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, bo, _ := GeneratePerfect(9, 40, 64, 8)
+	if diff := cmp.Diff(a, b); diff != "" {
+		t.Errorf("same seed, different problems:\n%s", diff)
+	}
+	if diff := cmp.Diff(ao, bo); diff != "" {
+		t.Errorf("same seed, different packings:\n%s", diff)
+	}
+	if len(a.Buffers) != 40 || a.Capacity != 512 {
+		t.Errorf("%d buffers, capacity %d; want 40, 512", len(a.Buffers), a.Capacity)
+	}
+	if _, _, err := GeneratePerfect(1, 10, 1, 1); err == nil {
+		t.Errorf("grid 1: no error")
+	}
+}
