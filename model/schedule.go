@@ -36,7 +36,7 @@ type Buffers struct {
 //	    split the L3 tile over Split.M x Split.N x Split.K compute tiles
 //	    on each compute tile, in parallel:
 //	      for L2 tiles (M2,N2,K2) over its part in L2Order // BlockMover: L3 <-> L2
-//	        fabric passes of R x C over the L2 tile       // Streamer: L2 -> L1 -> fabric, drain to L2
+//	        fabric passes of R x C over the L2 tile       // Streamer: L2 -> L1 feeds; C accumulates in L2
 //
 // An order is a permutation of "mnk" from outermost to innermost loop: k
 // innermost is output-stationary, m innermost weight-stationary (B reused),

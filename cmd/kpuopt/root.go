@@ -55,6 +55,9 @@ var commandConstructors = []func(*streams) *cobra.Command{
 	newConfigsCmd,
 	newGraphCmd,
 	newSimulateCmd,
+	newVerifyCmd,
+	newCompareCmd,
+	newSolveCmd,
 	newAllocCmd,
 }
 

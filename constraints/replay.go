@@ -1,0 +1,149 @@
+package constraints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/stillwater-sc/kpuopt/kpu"
+	"github.com/stillwater-sc/kpuopt/model"
+)
+
+// LevelBytes counts bytes read and written at each memory level.
+type LevelBytes struct {
+	DRAMRead, DRAMWrite int64
+	L3Read, L3Write     int64
+	L2Read, L2Write     int64
+	L1Read, L1Write     int64
+}
+
+// DRAM is the DRAM traffic (reads + writes).
+func (b LevelBytes) DRAM() int64 { return b.DRAMRead + b.DRAMWrite }
+
+// EngineBusy is the busy time of one engine.
+type EngineBusy struct {
+	Engine kpu.Engine
+	Cycles int64
+}
+
+// Trace is the exact outcome of a mapping's command stream under the
+// simulator's timing rule.
+type Trace struct {
+	Cycles   int64
+	Commands int
+	Bytes    LevelBytes
+	MACs     int64
+	Busy     []EngineBusy // engines with work, in engine-table order
+}
+
+// account adds a command's bytes to b (docs/mapping.md section 6).
+func (b *LevelBytes) account(c *Cmd, e, ea int64) {
+	switch c.Kind {
+	case CmdLoad:
+		b.DRAMRead += c.Bytes
+		b.L3Write += c.Bytes
+	case CmdStore:
+		b.L3Read += c.Bytes
+		b.DRAMWrite += c.Bytes
+	case CmdMoveIn:
+		b.L3Read += c.Bytes
+		b.L2Write += c.Bytes
+	case CmdMoveOut:
+		b.L2Read += c.Bytes
+		b.L3Write += c.Bytes
+	case CmdFeed:
+		b.L2Read += c.Bytes
+		b.L1Write += c.Bytes
+	case CmdMatMul:
+		m, n, k := c.Block.Rows, c.Block.Cols, c.KLen
+		b.L1Read += (m*k + k*n) * e
+		cb := m * n * ea
+		b.L2Write += cb
+		if c.Accumulate {
+			b.L2Read += cb
+		}
+	}
+}
+
+// Replay runs the command stream of mapping m through the simulator's timing
+// rule: every engine runs its commands in program order and a command starts
+// at max(its engine free, the end of each dependency).
+func Replay(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config) (*Trace, error) {
+	return ReplayWithin(ctx, p, m, cfg, 0)
+}
+
+// ErrExceeds is returned by ReplayWithin when the mapping's latency is
+// proven to reach the limit before the replay ends.
+var ErrExceeds = errors.New("latency reaches the limit")
+
+// ReplayWithin is Replay with a cutoff: when limit > 0 it stops with
+// ErrExceeds as soon as compute tile 0's fabric, given the matmul work it has
+// left, cannot finish (plus the final move_out and store latencies) before
+// limit. The search uses it to drop a losing candidate early.
+func ReplayWithin(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, limit int64) (*Trace, error) {
+	var fabricLeft, epi int64
+	if limit > 0 {
+		est, err := Quick(p, m, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if est.LowerCycles >= limit {
+			return nil, ErrExceeds
+		}
+		fabricLeft = est.FabricBusy
+		epi = cfg.TransferLatency(kpu.BlockMover) + cfg.TransferLatency(kpu.DMA) + 2
+	}
+	nEng := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers + cfg.ComputeTiles
+	free := make([]int64, nEng)
+	busy := make([]int64, nEng)
+	end := make([]int64, 0, 1024)
+	tr := &Trace{}
+	e, ea := p.ElemBytes(), p.AccBytes()
+	err := Walk(ctx, p, m, cfg, func(c *Cmd) error {
+		start := free[c.flat]
+		for _, d := range c.Deps {
+			if d >= c.ID {
+				return fmt.Errorf("command %d depends on later command %d", c.ID, d)
+			}
+			if end[d] > start {
+				start = end[d]
+			}
+		}
+		fin := start + c.Cycles
+		free[c.flat] = fin
+		busy[c.flat] += c.Cycles
+		end = append(end, fin)
+		if fin > tr.Cycles {
+			tr.Cycles = fin
+		}
+		tr.Bytes.account(c, e, ea)
+		if c.Kind == CmdMatMul {
+			tr.Bytes.L1Read += fabricRereads(cfg, c.Block.Rows, c.Block.Cols, c.KLen, e)
+		}
+		if c.Kind == CmdMatMul {
+			tr.MACs += c.Block.Rows * c.Block.Cols * c.KLen
+			if limit > 0 && c.Tile == 0 {
+				fabricLeft -= c.Cycles
+				if fin+fabricLeft+epi >= limit {
+					return ErrExceeds
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	tr.Commands = len(end)
+	kinds := []kpu.EngineKind{kpu.DMA, kpu.BlockMover, kpu.Streamer, kpu.Fabric}
+	i := 0
+	for _, k := range kinds {
+		for j := 0; j < cfg.EngineCount(k); j++ {
+			if busy[i] > 0 {
+				tr.Busy = append(tr.Busy, EngineBusy{Engine: kpu.Engine{Kind: k, Index: j}, Cycles: busy[i]})
+			}
+			i++
+		}
+	}
+	return tr, nil
+}

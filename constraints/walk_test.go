@@ -1,0 +1,158 @@
+package constraints
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stillwater-sc/kpuopt/kpu"
+	"github.com/stillwater-sc/kpuopt/model"
+)
+
+// block is the data of a region of an operand, row-major.
+type block struct {
+	Block
+	v []float64
+}
+
+// TestWalkComputesTheProduct executes the command stream of random mappings
+// in program order on real numbers (every buffer slot, group and L1 slot a
+// separate store) and compares C with the naive product: the slot, group,
+// reuse, reload and persistence bookkeeping of Walk moves the right data.
+func TestWalkComputesTheProduct(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, c := range smallCases {
+		cfg := preset(t, c.cfg)
+		p := Problem{Name: "t", Batch: c.b, M: c.m, N: c.n, K: c.k, DType: c.dt}
+		a := make([]float64, p.Batch*p.M*p.K)
+		b := make([]float64, p.Batch*p.K*p.N)
+		for i := range a {
+			a[i] = float64(r.IntN(7) - 3)
+		}
+		for i := range b {
+			b[i] = float64(r.IntN(7) - 3)
+		}
+		want := make([]float64, p.Batch*p.M*p.N)
+		for bt := int64(0); bt < p.Batch; bt++ {
+			for i := int64(0); i < p.M; i++ {
+				for j := int64(0); j < p.N; j++ {
+					var s float64
+					for k := int64(0); k < p.K; k++ {
+						s += a[(bt*p.M+i)*p.K+k] * b[(bt*p.K+k)*p.N+j]
+					}
+					want[(bt*p.M+i)*p.N+j] = s
+				}
+			}
+		}
+		sp := NewSpace(p, cfg)
+		done := 0
+		for i := 0; i < 400 && done < 25; i++ {
+			m := randomMapping(r, sp)
+			if Check(p, m, cfg) != nil {
+				continue
+			}
+			done++
+			got := runStream(t, p, m, cfg, a, b)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%s %v %+v: C[%d] = %v, want %v", c.cfg, p, m, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+func runStream(t *testing.T, p Problem, m model.Mapping, cfg *kpu.Config, a, b []float64) []float64 {
+	t.Helper()
+	type key struct {
+		x          Operand
+		tile, slot int
+		group      int64
+	}
+	l3 := map[key]block{}
+	l2 := map[key]block{}
+	l1 := map[key]block{}
+	c := make([]float64, p.Batch*p.M*p.N)
+	for i := range c {
+		c[i] = -1e300 // never written
+	}
+	src := func(x Operand, bl Block) []float64 {
+		v := make([]float64, bl.Rows*bl.Cols)
+		for i := int64(0); i < bl.Rows; i++ {
+			for j := int64(0); j < bl.Cols; j++ {
+				r, col := bl.Row+i, bl.Col+j
+				switch x {
+				case OpA:
+					v[i*bl.Cols+j] = a[(bl.Batch*p.M+r)*p.K+col]
+				case OpB:
+					v[i*bl.Cols+j] = b[(bl.Batch*p.K+r)*p.N+col]
+				case OpC:
+					v[i*bl.Cols+j] = c[(bl.Batch*p.M+r)*p.N+col]
+				}
+			}
+		}
+		return v
+	}
+	// sub extracts region bl from stored block s.
+	sub := func(s block, bl Block, what string, id int) []float64 {
+		if s.v == nil || s.Batch != bl.Batch || bl.Row < s.Row || bl.Col < s.Col || bl.Row+bl.Rows > s.Row+s.Rows || bl.Col+bl.Cols > s.Col+s.Cols {
+			t.Fatalf("%+v: command %d reads %s %+v, which holds %+v", m, id, what, bl, s.Block)
+		}
+		v := make([]float64, bl.Rows*bl.Cols)
+		for i := int64(0); i < bl.Rows; i++ {
+			for j := int64(0); j < bl.Cols; j++ {
+				v[i*bl.Cols+j] = s.v[(bl.Row-s.Row+i)*s.Cols+bl.Col-s.Col+j]
+			}
+		}
+		return v
+	}
+	err := Walk(context.Background(), p, m, cfg, func(cmd *Cmd) error {
+		switch cmd.Kind {
+		case CmdLoad:
+			l3[key{cmd.Operand, -1, cmd.L3Slot, cmd.Group}] = block{cmd.Block, src(cmd.Operand, cmd.Block)}
+		case CmdMoveIn:
+			s := l3[key{cmd.Operand, -1, cmd.L3Slot, cmd.Group}]
+			l2[key{cmd.Operand, cmd.Tile, cmd.L2Slot, 0}] = block{cmd.Block, sub(s, cmd.Block, "an L3 group", cmd.ID)}
+		case CmdFeed:
+			s := l2[key{cmd.Operand, cmd.Tile, cmd.L2Slot, 0}]
+			l1[key{cmd.Operand, cmd.Tile, cmd.L1Slot, 0}] = block{cmd.Block, sub(s, cmd.Block, "an L2 slot", cmd.ID)}
+		case CmdMatMul:
+			ab := Block{Batch: cmd.Block.Batch, Row: cmd.Block.Row, Col: cmd.K0, Rows: cmd.Block.Rows, Cols: cmd.KLen}
+			bb := Block{Batch: cmd.Block.Batch, Row: cmd.K0, Col: cmd.Block.Col, Rows: cmd.KLen, Cols: cmd.Block.Cols}
+			av := sub(l1[key{OpA, cmd.Tile, cmd.L1Slot, 0}], ab, "the A feed", cmd.ID)
+			bv := sub(l1[key{OpB, cmd.Tile, cmd.L1Slot, 0}], bb, "the B feed", cmd.ID)
+			ck := key{OpC, cmd.Tile, cmd.L2Slot, 0}
+			var cv []float64
+			if cmd.Accumulate {
+				cv = sub(l2[ck], cmd.Block, "the C2 slot", cmd.ID)
+			} else {
+				cv = make([]float64, cmd.Block.Rows*cmd.Block.Cols)
+			}
+			for i := int64(0); i < cmd.Block.Rows; i++ {
+				for j := int64(0); j < cmd.Block.Cols; j++ {
+					for k := int64(0); k < cmd.KLen; k++ {
+						cv[i*cmd.Block.Cols+j] += av[i*cmd.KLen+k] * bv[k*cmd.Block.Cols+j]
+					}
+				}
+			}
+			l2[ck] = block{cmd.Block, cv}
+		case CmdMoveOut:
+			s := l2[key{OpC, cmd.Tile, cmd.L2Slot, 0}]
+			l3[key{OpC, -1, cmd.L3Slot, cmd.Group}] = block{cmd.Block, sub(s, cmd.Block, "the C2 slot", cmd.ID)}
+		case CmdStore:
+			s := l3[key{OpC, -1, cmd.L3Slot, cmd.Group}]
+			v := sub(s, cmd.Block, "a C3 group", cmd.ID)
+			bl := cmd.Block
+			for i := int64(0); i < bl.Rows; i++ {
+				for j := int64(0); j < bl.Cols; j++ {
+					c[(bl.Batch*p.M+bl.Row+i)*p.N+bl.Col+j] = v[i*bl.Cols+j]
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

@@ -1,0 +1,9 @@
+// Package lowering turns scheduling decisions into a kpu.Program: it places
+// every graph tensor in DRAM, lowers each GEMM-like operator's mapping
+// (model.Mapping) to DMA, BlockMover, Streamer and fabric commands with
+// real addresses (the command stream of constraints.Walk, docs/mapping.md),
+// and tracks the dependencies between operators through the tensors they
+// share. Builder is the shared state (command ids, DRAM allocation, the last
+// writers of each tensor) that other lowerings (vector operators, whole
+// graphs) append to. docs/verification.md describes the layouts.
+package lowering

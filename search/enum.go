@@ -1,0 +1,516 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/stillwater-sc/kpuopt/constraints"
+	"github.com/stillwater-sc/kpuopt/kpu"
+	"github.com/stillwater-sc/kpuopt/model"
+)
+
+// eachShape calls fn for every structurally valid shape (split, L3 tile, L2
+// tile) of the space, in a fixed order. skipL3, if set, is asked once per
+// (split, L3 tile) and can prune all its L2 tiles.
+func eachShape(ctx context.Context, sp *constraints.Space, skipL3 func(constraints.Shape) bool, fn func(constraints.Shape) error) error {
+	p := sp.Problem
+	for _, split := range sp.Splits {
+		sm, sn := int64(split.M), int64(split.N)
+		for _, m3 := range sp.Tiles[0] {
+			mp := ceilDiv(m3, sm)
+			if (sm-1)*mp >= m3 || m3 > p.M {
+				continue
+			}
+			for _, n3 := range sp.Tiles[1] {
+				np := ceilDiv(n3, sn)
+				if (sn-1)*np >= n3 || n3 > p.N {
+					continue
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				for _, k3 := range sp.Tiles[2] {
+					if k3 > p.K {
+						continue
+					}
+					s := constraints.Shape{L3: model.Tile{M: m3, N: n3, K: k3}, Split: split}
+					if skipL3 != nil && skipL3(s) {
+						continue
+					}
+					for _, m2 := range sp.Tiles[0] {
+						if m2 > mp {
+							break
+						}
+						for _, n2 := range sp.Tiles[1] {
+							if n2 > np {
+								break
+							}
+							for _, k2 := range sp.Tiles[2] {
+								if k2 > k3 {
+									break
+								}
+								s.L2 = model.Tile{M: m2, N: n2, K: k2}
+								if err := fn(s); err != nil {
+									return err
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+// incumbent is the best mapping found so far.
+type incumbent struct {
+	value   float64
+	mapping model.Mapping
+	cost    *constraints.Cost
+	engine  string
+	short   *constraints.InfeasibleError // the smallest shortfall seen
+}
+
+func newIncumbent() *incumbent { return &incumbent{value: math.Inf(1)} }
+
+func (in *incumbent) offer(v float64, m model.Mapping, c *constraints.Cost, engine string) bool {
+	if v < in.value {
+		in.value, in.mapping, in.cost, in.engine = v, m, c, engine
+		return true
+	}
+	return false
+}
+
+func (in *incumbent) noteInfeasible(err error) {
+	var ie *constraints.InfeasibleError
+	if errors.As(err, &ie) && (in.short == nil || ie.Shortfall.Short() < in.short.Shortfall.Short()) {
+		in.short = ie
+	}
+}
+
+// minimalMapping is the smallest footprint of the space: unit tiles, one
+// compute tile, single buffers. If it does not fit, nothing does.
+func minimalMapping() model.Mapping {
+	one := model.Tile{M: 1, N: 1, K: 1}
+	b := model.Buffers{A: 1, B: 1, C: 1}
+	return model.Mapping{L3: one, L2: one, L3Order: "mnk", L2Order: "mnk", Split: model.Split{M: 1, N: 1, K: 1}, L3Buffers: b, L2Buffers: b}
+}
+
+// infeasibleResult explains why nothing fits.
+func infeasibleResult(p constraints.Problem, cfg *kpu.Config, in *incumbent, engine string, start time.Time) (*Result, error) {
+	err := constraints.Check(p, minimalMapping(), cfg)
+	if err == nil && in.short != nil {
+		err = in.short
+	}
+	if err == nil {
+		err = errors.New("no mapping of the space fits")
+	}
+	if !constraints.IsInfeasible(err) {
+		return nil, err
+	}
+	return finish(&Result{Status: StatusInfeasible, Engine: engine, Err: err, ProblemBound: constraints.LowerBound(p, cfg), Value: math.Inf(1)}, start), nil
+}
+
+// evaluate judges mapping m exactly under objective o. est, if the
+// objective is exact from the closed form, saves the replay.
+func evaluate(ctx context.Context, p constraints.Problem, m model.Mapping, cfg *kpu.Config, o constraints.Objective) (float64, *constraints.Cost, error) {
+	return evaluateBelow(ctx, p, m, cfg, o, math.Inf(1))
+}
+
+// evaluateBelow is evaluate with a cutoff for the latency objective: a
+// mapping proven no better than best comes back as +Inf without finishing
+// its replay.
+func evaluateBelow(ctx context.Context, p constraints.Problem, m model.Mapping, cfg *kpu.Config, o constraints.Objective, best float64) (float64, *constraints.Cost, error) {
+	var limit int64
+	if o == constraints.Latency && !math.IsInf(best, 1) {
+		limit = int64(math.Ceil(best))
+	}
+	c, err := constraints.EvaluateWithin(ctx, p, m, cfg, limit)
+	if errors.Is(err, constraints.ErrExceeds) {
+		return math.Inf(1), nil, nil
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return valueOf(o, c), c, nil
+}
+
+// Exhaustive evaluates every point of the space exactly (every shape, order
+// pair and buffer choice that fits). It is the test oracle: slow, simple,
+// complete. The only shortcut is the replay's cutoff for latency
+// (constraints.ReplayWithin), which stops a replay once it proves the mapping
+// no better than the incumbent.
+func Exhaustive(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts Options) (*Result, error) {
+	start := time.Now()
+	sp := constraints.NewSpace(p, cfg)
+	in := newIncumbent()
+	res := &Result{Engine: "exhaustive", ProblemBound: constraints.LowerBound(p, cfg)}
+	err := eachShape(ctx, sp, nil, func(s constraints.Shape) error {
+		for o3 := 0; o3 < 6; o3++ {
+			for o2 := 0; o2 < 6; o2++ {
+				for _, bc := range allCombos {
+					m := s.Mapping(o3, o2, bc[0], bc[1])
+					if err := constraints.Check(p, m, cfg); err != nil {
+						if !constraints.IsInfeasible(err) {
+							return err
+						}
+						in.noteInfeasible(err)
+						continue
+					}
+					var v float64
+					var c *constraints.Cost
+					if exactFromQuick(opts.Objective) {
+						est, err := constraints.Quick(p, m, cfg)
+						if err != nil {
+							return err
+						}
+						v = quickValue(opts.Objective, p, est, cfg)
+						res.Considered++
+						in.offer(v, m, nil, "exhaustive")
+						break // bytes and energy do not depend on the buffer counts
+					} else {
+						// the replay stops early only once it proves the
+						// mapping cannot beat the incumbent
+						var err error
+						if v, c, err = evaluateBelow(ctx, p, m, cfg, opts.Objective, in.value); err != nil {
+							return err
+						}
+						res.Evaluated++
+					}
+					in.offer(v, m, c, "exhaustive")
+				}
+			}
+		}
+		return nil
+	})
+	return conclude(ctx, p, cfg, opts, in, res, err, math.Inf(1), start)
+}
+
+// conclude turns the incumbent into a result: optimal when the search ended
+// normally, feasible (bound = the given proven bound, or the problem bound)
+// when ctx ended it.
+func conclude(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts Options, in *incumbent, res *Result, err error, bound float64, start time.Time) (*Result, error) {
+	stopped := err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+	if err != nil && !stopped {
+		return nil, err
+	}
+	if math.IsInf(in.value, 1) {
+		if stopped {
+			return nil, err
+		}
+		return infeasibleResult(p, cfg, in, res.Engine, start)
+	}
+	res.Mapping, res.Value = in.mapping, in.value
+	if in.engine != res.Engine {
+		res.Engine = res.Engine + " (incumbent from " + in.engine + ")"
+	}
+	// the reported cost always comes from the replay
+	if in.cost == nil {
+		c, err := constraints.Evaluate(context.WithoutCancel(ctx), p, in.mapping, cfg)
+		if err != nil {
+			return nil, err
+		}
+		in.cost = c
+	}
+	res.Cost = in.cost
+	if pl, err := constraints.Place(p, res.Mapping, cfg); err == nil {
+		sum := pl.Summary
+		res.Mapping.Placement = &sum
+	}
+	if stopped {
+		res.Status = StatusFeasible
+		res.Bound = math.Min(bound, res.Value)
+		if math.IsInf(bound, 1) {
+			res.Bound = math.Min(res.ProblemBound.Value(opts.Objective), res.Value)
+		}
+	} else {
+		res.Status = StatusOptimal
+	}
+	return finish(res, start), nil
+}
+
+// candidate is a shape with an order pair and its closed-form value.
+type candidate struct {
+	lb     float64
+	shape  constraints.Shape
+	o3, o2 int8
+}
+
+// Optimal is the exact branch and bound: heuristics seed the incumbent;
+// every (split, L3 tile) whose bound (constraints.ShapeBound) cannot beat it
+// is pruned with all its L2 tiles; the remaining shapes and order pairs are
+// judged in closed form and sorted by their lower bound; candidates are then
+// evaluated exactly (every buffer choice that fits) in that order until the
+// next lower bound is no better than the incumbent: that proves optimality
+// within the space. On ctx's end it returns the incumbent with the smallest
+// unexplored bound.
+func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts Options) (*Result, error) {
+	start := time.Now()
+	sp := constraints.NewSpace(p, cfg)
+	in := newIncumbent()
+	res := &Result{Engine: "optimal", ProblemBound: constraints.LowerBound(p, cfg)}
+	o := opts.Objective
+	for _, h := range []struct {
+		name string
+		fn   func(constraints.Problem, *kpu.Config, constraints.Objective) (model.Mapping, error)
+	}{{"greedy", greedyMapping}, {"kpusim", kpusimMapping}} {
+		m, err := h.fn(p, cfg, o)
+		if err != nil {
+			in.noteInfeasible(err)
+			continue
+		}
+		v, c, err := evaluate(ctx, p, m, cfg, o)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return nil, err
+		}
+		res.Evaluated++
+		in.offer(v, m, c, h.name)
+	}
+	report := func(bound float64) {
+		if opts.Progress != nil {
+			opts.Progress(Progress{Engine: "optimal", Evaluated: res.Evaluated, Best: in.value, Bound: bound, Elapsed: time.Since(start)})
+		}
+	}
+	var cands []candidate
+	lastReport := time.Now()
+	// under a time limit, the enumeration gets half of the remaining time;
+	// the rest goes to the exact evaluation of the best candidates found
+	ectx, ecancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		ectx, ecancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+	}
+	defer ecancel()
+	partial := false
+	err := optimalShapes(ectx, sp, o, in, res, func(s constraints.Shape) {
+		se, err := constraints.NewShapeEval(p, s, cfg)
+		if err != nil {
+			return
+		}
+		if err := se.FitsSingle(); err != nil {
+			in.noteInfeasible(err)
+			return
+		}
+		best := candidate{lb: math.Inf(1)}
+		for o3 := 0; o3 < 6; o3++ {
+			for o2 := 0; o2 < 6; o2++ {
+				est := se.Estimate(o3, o2)
+				res.Considered++
+				if v := quickValue(o, p, est, cfg); v < in.value {
+					c := candidate{lb: v, shape: s, o3: int8(o3), o2: int8(o2)}
+					cands = append(cands, c)
+					if v < best.lb {
+						best = c
+					}
+				}
+			}
+		}
+		// anytime: judge a clearly promising shape at once (its best order
+		// pair, the most double buffering that fits) to tighten the pruning
+		if best.lb < 0.97*in.value && ctx.Err() == nil {
+			for _, bc := range allCombos {
+				m := s.Mapping(int(best.o3), int(best.o2), bc[0], bc[1])
+				if constraints.Check(p, m, cfg) != nil {
+					continue
+				}
+				if exactFromQuick(o) {
+					in.offer(best.lb, m, nil, "optimal")
+				} else if v, cost, err := evaluateBelow(ctx, p, m, cfg, o, in.value); err == nil {
+					res.Evaluated++
+					in.offer(v, m, cost, "optimal")
+				}
+				break
+			}
+		}
+		if time.Since(lastReport) > 200*time.Millisecond {
+			lastReport = time.Now()
+			report(res.ProblemBound.Value(o))
+		}
+	})
+	if err != nil {
+		if ctx.Err() != nil || ectx.Err() == nil {
+			return conclude(ctx, p, cfg, opts, in, res, err, math.Inf(1), start)
+		}
+		partial = true // enumeration cut short: judge what was found, prove nothing
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].lb < cands[j].lb })
+	for _, c := range cands {
+		if c.lb >= in.value {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return conclude(ctx, p, cfg, opts, in, res, err, c.lb, start)
+		}
+		if time.Since(lastReport) > 200*time.Millisecond {
+			lastReport = time.Now()
+			report(c.lb)
+		}
+		single := singleVisit(p, c.shape)
+		for _, bc := range allCombos {
+			if (single[0] && bc[0].A == 2) || (single[1] && bc[0].B == 2) || (single[2] && bc[0].C == 2) {
+				continue // same stream as single buffering, more capacity
+			}
+			m := c.shape.Mapping(int(c.o3), int(c.o2), bc[0], bc[1])
+			if err := constraints.Check(p, m, cfg); err != nil {
+				if !constraints.IsInfeasible(err) {
+					return nil, err
+				}
+				continue
+			}
+			if exactFromQuick(o) {
+				in.offer(c.lb, m, nil, "optimal")
+				break // the value does not depend on the buffer counts
+			}
+			v, cost, err := evaluateBelow(ctx, p, m, cfg, o, in.value)
+			if err != nil {
+				if ctx.Err() != nil {
+					return conclude(ctx, p, cfg, opts, in, res, ctx.Err(), c.lb, start)
+				}
+				return nil, err
+			}
+			res.Evaluated++
+			in.offer(v, m, cost, "optimal")
+			if v <= c.lb {
+				break // no buffer choice can beat the shape's bound
+			}
+		}
+	}
+	if partial {
+		return conclude(ctx, p, cfg, opts, in, res, context.DeadlineExceeded, math.Inf(1), start)
+	}
+	return conclude(ctx, p, cfg, opts, in, res, nil, math.Inf(1), start)
+}
+
+// singleVisit reports, per operand, whether its block is loaded into L3 only
+// once in the whole program (then double buffering it at L3 changes nothing).
+func singleVisit(p constraints.Problem, s constraints.Shape) [3]bool {
+	t := [3]int64{ceilDiv(p.M, s.L3.M), ceilDiv(p.N, s.L3.N), ceilDiv(p.K, s.L3.K)}
+	one := p.Batch == 1
+	return [3]bool{one && t[0]*t[2] == 1, one && t[2]*t[1] == 1, one && t[0]*t[1] == 1}
+}
+
+// optimalShapes enumerates the shapes of the space in the order of
+// eachShape, pruning with bounds that hold for every order pair and buffer
+// choice: per (split, L3 tile) the fabric time of compute tile 0 (or the DRAM
+// traffic), then constraints.ShapeBound; per L2 tile the capacities and the
+// fabric time of tile 0 with that L2 tile. fn sees every surviving shape.
+func optimalShapes(ctx context.Context, sp *constraints.Space, o constraints.Objective, in *incumbent, res *Result, fn func(constraints.Shape)) error {
+	p, cfg := sp.Problem, sp.Config
+	e, ea := p.ElemBytes(), p.AccBytes()
+	lim := min(cfg.L2BankBytes, cfg.L1BufferBytes)
+	emin := res.ProblemBound.EnergyPJ
+	macPJ := float64(p.MACs()) * cfg.MACEnergy(string(p.DType))
+	cycBound := func(cyc int64) float64 {
+		if o == constraints.EDP {
+			return float64(cyc) * emin
+		}
+		return float64(cyc)
+	}
+	timeObj := o == constraints.Latency || o == constraints.EDP
+	r, c := int64(cfg.ArrayRows), int64(cfg.ArrayCols)
+	// largest first: under a time limit the enumeration may not finish, and
+	// big splits and tiles are where good mappings usually are
+	splits := append([]model.Split(nil), sp.Splits...)
+	sort.SliceStable(splits, func(i, j int) bool { return splits[i].M*splits[i].N > splits[j].M*splits[j].N })
+	desc := func(v []int64) []int64 {
+		out := append([]int64(nil), v...)
+		sort.Slice(out, func(i, j int) bool { return out[i] > out[j] })
+		return out
+	}
+	t3 := [3][]int64{desc(sp.Tiles[0]), desc(sp.Tiles[1]), desc(sp.Tiles[2])}
+	for _, split := range splits {
+		sm, sn := int64(split.M), int64(split.N)
+		tm, tn := dimTable{p.M, sm, r}, dimTable{p.N, sn, c}
+		for _, m3 := range t3[0] {
+			mp := ceilDiv(m3, sm)
+			if (sm-1)*mp >= m3 || m3 > p.M {
+				continue
+			}
+			fm3, cm3 := tm.fc(m3, mp)
+			for _, n3 := range t3[1] {
+				np := ceilDiv(n3, sn)
+				if (sn-1)*np >= n3 || n3 > p.N {
+					continue
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				fn3, cn3 := tn.fc(n3, np)
+				if timeObj && cycBound(fabricLB(p, cfg, fm3, fn3, cm3, cn3, 1)) >= in.value {
+					continue
+				}
+				for _, k3 := range t3[2] {
+					if k3 > p.K {
+						continue
+					}
+					switch o {
+					case constraints.Latency, constraints.EDP:
+						if cycBound(fabricLB(p, cfg, fm3, fn3, cm3, cn3, ceilDiv(p.K, k3))) >= in.value {
+							continue
+						}
+					case constraints.Traffic:
+						if float64(dramLB(p, m3, n3, k3)) >= in.value {
+							continue
+						}
+					case constraints.Energy:
+						if macPJ+float64(dramLB(p, m3, n3, k3))*(cfg.Energy.DRAM+cfg.Energy.L3) >= in.value {
+							continue
+						}
+					}
+					s := constraints.Shape{L3: model.Tile{M: m3, N: n3, K: k3}, Split: split}
+					cyc, dram, en, err := constraints.ShapeBound(p, s, cfg)
+					if err != nil {
+						continue
+					}
+					var b float64
+					switch o {
+					case constraints.Energy:
+						b = en
+					case constraints.Traffic:
+						b = float64(dram)
+					case constraints.EDP:
+						b = float64(cyc) * en
+					default:
+						b = float64(cyc)
+					}
+					if b >= in.value {
+						continue
+					}
+					for _, m2 := range sp.Tiles[0] {
+						if m2 > mp || m2*e > lim {
+							break
+						}
+						fm2, cm2 := tm.fc(m3, m2)
+						for _, n2 := range sp.Tiles[1] {
+							if n2 > np || m2*n2*ea > cfg.L2BankBytes || n2*e > lim {
+								break
+							}
+							fn2, cn2 := tn.fc(n3, n2)
+							ks := sp.Tiles[2]
+							for i := len(ks) - 1; i >= 0; i-- {
+								k2 := ks[i]
+								if k2 > k3 || m2*k2*e > lim || k2*n2*e > lim {
+									continue
+								}
+								if timeObj && cycBound(fabricLB(p, cfg, fm2, fn2, cm2, cn2, kSteps(p.K, k3, k2))) >= in.value {
+									break
+								}
+								s.L2 = model.Tile{M: m2, N: n2, K: k2}
+								fn(s)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
