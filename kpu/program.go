@@ -90,7 +90,7 @@ type Command struct {
 	Label      string      `json:"label,omitempty"`
 	Engine     Engine      `json:"engine"`
 	Op         Op          `json:"op"`
-	Deps       []int       `json:"deps,omitempty"`
+	Deps       []int       `json:"deps"` // always present in JSON ([] when none)
 	DType      model.DType `json:"dtype"`
 	AccDType   model.DType `json:"acc_dtype,omitempty"`
 	Src        *Access     `json:"src,omitempty"`
@@ -220,7 +220,11 @@ func MarshalProgram(p *Program) ([]byte, error) {
 	out.Write(b[:len(b)-len(tail)])
 	out.WriteString("\"commands\": [")
 	for i := range p.Commands {
-		c, err := json.Marshal(&p.Commands[i])
+		cmd := p.Commands[i]
+		if cmd.Deps == nil {
+			cmd.Deps = []int{}
+		}
+		c, err := json.Marshal(&cmd)
 		if err != nil {
 			return nil, fmt.Errorf("program %q: command %d: encode: %w", p.Name, p.Commands[i].ID, err)
 		}
