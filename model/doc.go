@@ -11,6 +11,7 @@
 //	infer.go            shape inference per operator type
 //	validate.go         Validate: structure, limits, topological order, shapes
 //	parse.go, write.go  the JSON graph format (kpu-sim's) and the shorthand
+//	onnx*.go            the ONNX importer (ParseONNX, LoadONNXFile; docs/onnx.md)
 //	work.go             the GEMM view of an operator and its work (MACs, bytes)
 //	array.go, eval.go   dense arrays, dtype rounding, the reference evaluator
 //	schedule.go         the per-operator schedule (Mapping)

@@ -16,7 +16,8 @@ import (
 const MaxFileBytes = 256 << 20
 
 // LoadFile reads, parses and validates the graph file at path (kpu-sim's
-// JSON graph format or the single-operator shorthand).
+// JSON graph format or the single-operator shorthand), or imports it as an
+// ONNX model when IsONNXFile says so (ParseONNX with default options).
 func LoadFile(path string) (*Graph, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -29,6 +30,9 @@ func LoadFile(path string) (*Graph, error) {
 	}
 	if len(data) > MaxFileBytes {
 		return nil, fmt.Errorf("%s: file is larger than the limit of %d bytes", path, MaxFileBytes)
+	}
+	if IsONNXFile(path, data) {
+		return ParseONNX(data, path, ONNXOptions{})
 	}
 	return Parse(data, path)
 }

@@ -59,6 +59,7 @@ var commandConstructors = []func(*streams) *cobra.Command{
 	newCompareCmd,
 	newSolveCmd,
 	newAllocCmd,
+	newImportCmd,
 }
 
 func newRootCmd(s *streams) *cobra.Command {
