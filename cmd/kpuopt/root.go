@@ -60,6 +60,7 @@ var commandConstructors = []func(*streams) *cobra.Command{
 	newSolveCmd,
 	newAllocCmd,
 	newImportCmd,
+	newLowerCmd,
 }
 
 func newRootCmd(s *streams) *cobra.Command {
