@@ -86,9 +86,12 @@ type Report struct {
 	Sim            *kpu.SimResult `json:"-"`
 }
 
-// RelTol is the default relative tolerance of a float output dtype: the
-// float32 sums of the fabric against float64 reference sums, plus one
-// rounding of the output type.
+// RelTol is the default relative tolerance of a float output dtype after
+// one operator: the float32 sums of the fabric against float64 reference
+// sums, plus one rounding of the output type. An output that is d operators
+// deep (the longest chain from the graph's inputs) gets d times this
+// tolerance, since each operator adds its own rounding and normalizations
+// (softmax, layernorm) can amplify what came before.
 func RelTol(d model.DType) float64 {
 	switch d {
 	case model.Float32:
@@ -184,8 +187,13 @@ func Program(ctx context.Context, prog *kpu.Program, cfg *kpu.Config, opts Optio
 		if err != nil {
 			return nil, fmt.Errorf("verify %q: reference: %w", prog.Name, err)
 		}
+		depth := opDepths(g)
 		for _, name := range g.Outputs() {
-			oc, err := compareOutput(name, g.Tensors[name], res.Tensors[name], ref[name], opts.RelTol)
+			tol := opts.RelTol
+			if tol == 0 {
+				tol = RelTol(g.Tensors[name].DType) * float64(max(depth[name], 1))
+			}
+			oc, err := compareOutput(name, g.Tensors[name], res.Tensors[name], ref[name], tol)
 			if err != nil {
 				rep.Reasons = append(rep.Reasons, err.Error())
 				continue
@@ -299,4 +307,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// opDepths gives, for every tensor of g, the number of operators on the
+// longest chain from the graph's inputs to it (0 for inputs). Operators are in
+// topological order after validation.
+func opDepths(g *model.Graph) map[string]int {
+	depth := make(map[string]int, len(g.Tensors))
+	for _, op := range g.Operators {
+		d := 0
+		for _, in := range op.Inputs {
+			d = max(d, depth[in])
+		}
+		for _, out := range op.Outputs {
+			depth[out] = d + 1
+		}
+	}
+	return depth
 }
