@@ -98,6 +98,9 @@ func Quick(p Problem, m model.Mapping, cfg *kpu.Config) (Estimate, error) {
 	if err != nil {
 		return Estimate{}, err
 	}
+	if g.sk > 1 {
+		return g.estimateKSplit(), nil // ksplit.go
+	}
 	return g.estimate(), nil
 }
 
@@ -138,6 +141,9 @@ func LowerBound(p Problem, cfg *kpu.Config) Bound {
 	// DMA store (each at least its latency plus a cycle)
 	chain := cfg.TransferLatency(kpu.DMA) + cfg.TransferLatency(kpu.BlockMover) + cfg.TransferLatency(kpu.Streamer) + 3 +
 		cfg.TransferLatency(kpu.BlockMover) + cfg.TransferLatency(kpu.DMA) + 2
+	if p.Narrow() {
+		chain += cfg.VectorCycles(1) // the conversion of the last C2 block
+	}
 	b := Bound{DRAMBytes: p.CompulsoryBytes(), LatencyCycles: fabricBound(p, cfg) + chain, LatencyBy: "compute"}
 	up := func(v float64, by string) {
 		if c := int64(math.Ceil(v)); c > b.LatencyCycles {
@@ -148,13 +154,16 @@ func LowerBound(p Problem, cfg *kpu.Config) Bound {
 	if dmaBW > 0 {
 		up(float64(b.DRAMBytes)/dmaBW, "dram")
 	}
-	io := func(capBytes float64) float64 { // elements moved into a memory of capBytes
+	// C's share of the I/O is written at least once in the output type
+	// (never counted wider than an input element)
+	ec := math.Min(e, float64(p.OutBytes()))
+	io := func(capBytes float64) float64 { // bytes moved into a memory of capBytes
 		s := capBytes / e
-		q := M*K + K*N + M*N
+		q := (M*K + K*N) * e
 		if s > 0 {
-			q = max(q, 2*M*N*K/math.Sqrt(s)+M*N)
+			q = max(q, 2*M*N*K/math.Sqrt(s)*e)
 		}
-		return bat * q * e
+		return bat * (q + M*N*ec)
 	}
 	// L3 is filled by the DMA engines.
 	if dmaBW > 0 {
@@ -165,16 +174,15 @@ func LowerBound(p Problem, cfg *kpu.Config) Bound {
 	if bmBW > 0 {
 		// each tile's L2 is a separate fast memory of S elements: the bound
 		// holds per tile for its share of the MACs, and the shares sum to MNK.
-		s := float64(cfg.L2BytesPerTile()) / e
-		q := M*K + K*N + M*N
-		if s > 0 {
-			q = max(q, 2*M*N*K/math.Sqrt(s)+M*N)
-		}
-		up(bat*q*e/bmBW, "l2-io")
+		up(io(float64(cfg.L2BytesPerTile()))/bmBW, "l2-io")
 	}
 	// energy: MACs, compulsory DRAM traffic through L3 and L2, the fabric's L1 reads
-	be := LevelBytes{DRAMRead: p.Batch * (p.M*p.K + p.K*p.N) * p.ElemBytes(), DRAMWrite: p.Batch * p.M * p.N * p.AccBytes()}
+	be := LevelBytes{DRAMRead: p.Batch * (p.M*p.K + p.K*p.N) * p.ElemBytes(), DRAMWrite: p.Batch * p.M * p.N * p.OutBytes()}
 	be.L3Write, be.L3Read = be.DRAMRead, be.DRAMWrite
+	if p.Narrow() { // every element of C is converted once in L2
+		be.L2Read += p.Batch * p.M * p.N * p.AccBytes()
+		be.L2Write += p.Batch * p.M * p.N * p.OutBytes()
+	}
 	b.EnergyPJ = EnergyOf(p, be, p.MACs(), cfg)
 	return b
 }

@@ -73,13 +73,26 @@ var smallCases = []smallCase{
 func TestQuickMatchesReplay(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	ctx := context.Background()
+	var cases []Problem
+	kSplits := 0
 	for _, c := range smallCases {
+		p := Problem{Name: c.cfg, Batch: c.b, M: c.m, N: c.n, K: c.k, DType: c.dt}
+		cases = append(cases, p)
+		if c.dt.Size() < c.dt.Accumulator().Size() {
+			p.OutDType = c.dt // a narrow output: converted on the vector engine
+			cases = append(cases, p)
+		}
+	}
+	for _, p := range cases {
+		c := struct{ cfg string }{p.Name}
 		cfg := preset(t, c.cfg)
-		p := Problem{Name: "t", Batch: c.b, M: c.m, N: c.n, K: c.k, DType: c.dt}
 		sp := NewSpace(p, cfg)
 		checked := 0
 		for i := 0; i < 600 && checked < 60; i++ {
 			m := randomMapping(r, sp)
+			if i%3 == 2 {
+				m = splitK(r, m, cfg)
+			}
 			if err := Check(p, m, cfg); err != nil {
 				if !IsInfeasible(err) {
 					t.Fatalf("%s %v: %v: unexpected error %v", c.cfg, p, m, err)
@@ -87,6 +100,9 @@ func TestQuickMatchesReplay(t *testing.T) {
 				continue
 			}
 			checked++
+			if m.Split.K > 1 {
+				kSplits++
+			}
 			tr, err := Replay(ctx, p, m, cfg)
 			if err != nil {
 				t.Fatalf("%s %v %+v: %v", c.cfg, p, m, err)
@@ -97,6 +113,25 @@ func TestQuickMatchesReplay(t *testing.T) {
 			}
 			if diff := cmp.Diff(tr.Bytes, est.Bytes); diff != "" {
 				t.Errorf("%s %v %+v: bytes differ (-replay +quick):\n%s", c.cfg, p, m, diff)
+			}
+			var dmaBusy, bm0Busy int64
+			bm0 := engineSet(cfg.BlockMovers, cfg.ComputeTiles, 0)
+			for _, eb := range tr.Busy {
+				switch {
+				case eb.Engine.Kind == kpu.DMA:
+					dmaBusy += eb.Cycles
+				case eb.Engine.Kind == kpu.BlockMover && eb.Engine.Index == bm0[0]:
+					bm0Busy += eb.Cycles
+				}
+			}
+			wantBM := est.BMBusy[0]
+			for x := 1; x < 3; x++ {
+				if bm0[x%len(bm0)] == bm0[0] {
+					wantBM += est.BMBusy[x]
+				}
+			}
+			if dmaBusy != est.DMABusy || (cfg.ComputeTiles == 1 && bm0Busy != wantBM) {
+				t.Errorf("%s %v %+v: busy DMA %d, block mover %d (replay) != %d, %d (quick)", c.cfg, p, m, dmaBusy, bm0Busy, est.DMABusy, wantBM)
 			}
 			if tr.MACs != p.MACs() {
 				t.Errorf("%s %v %+v: replay MACs %d, want %d", c.cfg, p, m, tr.MACs, p.MACs())
@@ -111,5 +146,8 @@ func TestQuickMatchesReplay(t *testing.T) {
 		if checked == 0 {
 			t.Errorf("%s %v: no feasible random mapping", c.cfg, p)
 		}
+	}
+	if kSplits < 20 {
+		t.Errorf("only %d mappings split K", kSplits)
 	}
 }

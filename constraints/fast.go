@@ -51,12 +51,20 @@ func reuseLoads(order [3]int, trips [3]int64, a, b int) int64 {
 // busiest compute tile (tile 0) and of the DMA engines together, and a lower
 // bound of the replayed latency.
 type Estimate struct {
-	Bytes       LevelBytes
-	DMABusy     int64    // total over all DMA engines
-	BMBusy      [3]int64 // tile 0, by operand
-	FeedBusy    [2]int64 // tile 0, A and B
-	FabricBusy  int64    // tile 0
-	LowerCycles int64    // a lower bound of Replay's cycles for this mapping
+	Bytes      LevelBytes
+	DMABusy    int64    // total over all DMA engines
+	BMBusy     [3]int64 // tile 0, by operand
+	FeedBusy   [2]int64 // tile 0, A and B
+	FabricBusy int64    // tile 0
+	// Stall is the idle time of tile 0's fabric proven at L3 step
+	// boundaries (stall.go); it holds for every buffer choice.
+	Stall int64
+	// Head is the earliest end of the first A or B group load (no
+	// BlockMover command of tile 0 starts before); FinalMove the cycles of
+	// tile 0's final move_out; Tail the DMA stores that run after it
+	// (stall.go). They do not depend on the orders or buffer counts.
+	Head, FinalMove, Tail int64
+	LowerCycles           int64 // a lower bound of Replay's cycles for this mapping
 }
 
 func xfer(cfg *kpu.Config, k kpu.EngineKind, bytes, eb int64) int64 {
@@ -71,6 +79,8 @@ func (g *geom) estimate() Estimate {
 	g.persist = g.persistC()
 	g.tilePart(&est, l3)
 	g.levelBytes(&est.Bytes, l3)
+	est.Stall = g.l3Stall()
+	est.Head, est.FinalMove, est.Tail = g.edgeFigures()
 	g.lowerCycles(&est)
 	return est
 }
@@ -131,6 +141,7 @@ func (g *geom) dmaPart(est *Estimate, l3 [3][]span) {
 			}
 		}
 	}
+	g.narrowStores(est, l3) // narrow.go
 	est.Bytes.L3Write += est.Bytes.DRAMRead
 	est.Bytes.L3Read += est.Bytes.DRAMWrite
 
@@ -231,6 +242,7 @@ func (g *geom) tilePart(est *Estimate, l3 [3][]span) {
 			}
 		}
 	}
+	g.narrowMoves(est, l3) // narrow.go
 }
 
 // busyBound is the largest busy time of one engine (DMA engines on average)
@@ -273,7 +285,18 @@ func (g *geom) lowerCycles(est *Estimate) {
 	}
 	pro := max(first(OpA), first(OpB))
 	epi := cfg.TransferLatency(kpu.BlockMover) + cfg.TransferLatency(kpu.DMA) + 2
-	est.LowerCycles = max(g.busyBound(est), pro+est.FabricBusy+epi)
+	// the fabric chain of tile 0, then its final move_out and the stores
+	// queued behind it; and the chain of the BlockMover that runs it
+	tail := max(epi, est.FinalMove+est.Tail)
+	bm := engineSet(cfg.BlockMovers, cfg.ComputeTiles, 0)
+	ce := bm[int(OpC)%len(bm)]
+	var onC int64
+	for x := OpA; x <= OpC; x++ {
+		if bm[int(x)%len(bm)] == ce {
+			onC += est.BMBusy[x]
+		}
+	}
+	est.LowerCycles = max(g.busyBound(est), pro+est.FabricBusy+est.Stall+tail, est.Head+onC+est.Tail)
 }
 
 // levelBytes adds the exact L3, L2 and L1 traffic of the moves, feeds and
@@ -329,6 +352,7 @@ func (g *geom) levelBytes(b *LevelBytes, l3 [3][]span) {
 			}
 		}
 	}
+	g.narrowBytes(b) // narrow.go
 }
 
 // persistC reports whether a C3 visit spans all the L3 k steps of its block

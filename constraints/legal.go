@@ -64,6 +64,10 @@ type geom struct {
 	cfg *kpu.Config
 	e   int64 // element bytes of A and B
 	ea  int64 // accumulator bytes
+	eo  int64 // bytes of an element of the final C (the output type)
+	// narrow: the output type differs from the accumulator type (final C2
+	// blocks are converted before their move out)
+	narrow bool
 
 	t3     [3]int64 // L3 trip counts per dim (m, n, k)
 	tile3  [3]int64 // M3, N3, K3
@@ -72,6 +76,7 @@ type geom struct {
 	ord2   [3]int
 	sm, sn int64 // split
 	mp, np int64 // part sizes
+	sk, kp int64 // K split across compute tiles and the reduction part size (1, K3 without one)
 	ga, gb int64 // groups per part along m and n (of a full L3 tile)
 	b3, b2 [3]int64
 	// persist: C2 blocks of single-block parts stay in L2 across the L3 k
@@ -102,7 +107,7 @@ func newGeom(p Problem, m model.Mapping, cfg *kpu.Config) (*geom, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	g := &geom{p: p, m: m, cfg: cfg, e: p.ElemBytes(), ea: p.AccBytes()}
+	g := &geom{p: p, m: m, cfg: cfg, e: p.ElemBytes(), ea: p.AccBytes(), eo: p.OutBytes(), narrow: p.Narrow()}
 	dims := [3]int64{p.M, p.N, p.K}
 	g.tile3 = [3]int64{m.L3.M, m.L3.N, m.L3.K}
 	g.tile2 = [3]int64{m.L2.M, m.L2.N, m.L2.K}
@@ -123,11 +128,12 @@ func newGeom(p Problem, m model.Mapping, cfg *kpu.Config) (*geom, error) {
 	if m.Split.M < 1 || m.Split.N < 1 {
 		return nil, fmt.Errorf("mapping: split %dx%d: each factor must be >= 1", m.Split.M, m.Split.N)
 	}
-	if m.Split.K > 1 {
-		return nil, fmt.Errorf("mapping: split.k = %d: splitting K across compute tiles is not supported (want 0 or 1)", m.Split.K)
+	if m.Split.K < 0 {
+		return nil, fmt.Errorf("mapping: split.k = %d, want >= 1 (0 means 1)", m.Split.K)
 	}
-	if used := m.Split.M * m.Split.N; used > cfg.ComputeTiles {
-		return nil, fmt.Errorf("mapping: split %dx%d uses %d compute tiles, machine %s has %d", m.Split.M, m.Split.N, used, cfg.Name, cfg.ComputeTiles)
+	g.sk = int64(max(m.Split.K, 1))
+	if used := int64(m.Split.M) * int64(m.Split.N) * g.sk; used > int64(cfg.ComputeTiles) {
+		return nil, fmt.Errorf("mapping: split %dx%dx%d uses %d compute tiles, machine %s has %d", m.Split.M, m.Split.N, g.sk, used, cfg.Name, cfg.ComputeTiles)
 	}
 	g.sm, g.sn = int64(m.Split.M), int64(m.Split.N)
 	g.mp, g.np = ceilDiv(g.tile3[0], g.sm), ceilDiv(g.tile3[1], g.sn)
@@ -137,8 +143,12 @@ func newGeom(p Problem, m model.Mapping, cfg *kpu.Config) (*geom, error) {
 	if (g.sn-1)*g.np >= g.tile3[1] {
 		return nil, fmt.Errorf("mapping: split.n = %d leaves an empty part of the %d columns of an L3 tile (parts of %d)", m.Split.N, g.tile3[1], g.np)
 	}
-	lim := [3]int64{g.mp, g.np, g.tile3[2]}
-	limName := [3]string{"the part rows ceil(l3.m/split.m)", "the part columns ceil(l3.n/split.n)", "l3.k"}
+	g.kp = ceilDiv(g.tile3[2], g.sk)
+	if (g.sk-1)*g.kp >= g.tile3[2] {
+		return nil, fmt.Errorf("mapping: split.k = %d leaves an empty part of the %d-long reduction of an L3 tile (parts of %d)", g.sk, g.tile3[2], g.kp)
+	}
+	lim := [3]int64{g.mp, g.np, g.kp}
+	limName := [3]string{"the part rows ceil(l3.m/split.m)", "the part columns ceil(l3.n/split.n)", "the part reduction ceil(l3.k/split.k)"}
 	for d := 0; d < 3; d++ {
 		if g.tile2[d] < 1 || g.tile2[d] > lim[d] {
 			return nil, fmt.Errorf("mapping: l2.%s = %d, want 1..%d (%s)", names[d], g.tile2[d], lim[d], limName[d])

@@ -33,7 +33,10 @@ func TestCheckReasons(t *testing.T) {
 		{"l2 bank", "edge_ai", mapping(model.Tile{M: 64, N: 1024, K: 16}, model.Tile{M: 64, N: 512, K: 16}, model.Split{M: 1, N: 2, K: 1}, one, one), true, "l2", 65536, "C2[0]"},
 		// 3 x 128 KiB of L3 blocks (x2) on 2 x 128 KiB
 		{"l3", "edge_ai", mapping(model.Tile{M: 128, N: 256, K: 256}, model.Tile{M: 64, N: 64, K: 64}, model.Split{M: 1, N: 2, K: 1}, two, one), true, "l3", 0, "L3 buffers"},
-		{"split k", "edge_ai", model.Mapping{L3: model.Tile{M: 64, N: 64, K: 64}, L2: model.Tile{M: 64, N: 64, K: 64}, L3Order: "mnk", L2Order: "mnk", Split: model.Split{M: 1, N: 1, K: 2}, L3Buffers: one, L2Buffers: one}, false, "", 0, "split.k = 2"},
+		{"split k", "edge_ai", mapping(model.Tile{M: 64, N: 64, K: 64}, model.Tile{M: 64, N: 64, K: 32}, model.Split{M: 1, N: 1, K: 2}, one, one), false, "", 0, ""},
+		{"l2 k bigger than k part", "edge_ai", mapping(model.Tile{M: 64, N: 64, K: 64}, model.Tile{M: 64, N: 64, K: 64}, model.Split{M: 1, N: 1, K: 2}, one, one), false, "", 0, "l2.k = 64, want 1..32"},
+		{"split k too many tiles", "edge_ai", mapping(model.Tile{M: 64, N: 64, K: 64}, model.Tile{M: 64, N: 64, K: 16}, model.Split{M: 1, N: 1, K: 4}, one, one), false, "", 0, "split 1x1x4 uses 4 compute tiles"},
+		{"split k empty part", "datacenter", mapping(model.Tile{M: 64, N: 64, K: 5}, model.Tile{M: 64, N: 64, K: 1}, model.Split{M: 1, N: 1, K: 4}, one, one), false, "", 0, "split.k = 4 leaves an empty part"},
 		{"bad order", "edge_ai", model.Mapping{L3: model.Tile{M: 64, N: 64, K: 64}, L2: model.Tile{M: 64, N: 64, K: 64}, L3Order: "mmk", L2Order: "mnk", Split: model.Split{M: 1, N: 1}, L3Buffers: one, L2Buffers: one}, false, "", 0, "l3_order"},
 		{"too many tiles", "edge_ai", mapping(model.Tile{M: 64, N: 64, K: 64}, model.Tile{M: 16, N: 16, K: 64}, model.Split{M: 2, N: 2, K: 1}, one, one), false, "", 0, "uses 4 compute tiles"},
 		{"l2 bigger than part", "edge_ai", mapping(model.Tile{M: 64, N: 64, K: 64}, model.Tile{M: 64, N: 64, K: 64}, model.Split{M: 1, N: 2, K: 1}, one, one), false, "", 0, "l2.n = 64, want 1..32"},
@@ -74,6 +77,9 @@ func TestPlacementIsDisjoint(t *testing.T) {
 		sp := NewSpace(p, cfg)
 		for i := 0; i < 200; i++ {
 			m := randomMapping(r, sp)
+			if i%2 == 1 {
+				m = splitK(r, m, cfg)
+			}
 			pl, err := Place(p, m, cfg)
 			if err != nil {
 				continue
@@ -96,6 +102,14 @@ func TestPlacementIsDisjoint(t *testing.T) {
 				for _, s := range pl.L2[x] {
 					l2 = append(l2, iv{int64(s.Bank), s.Offset, s.Offset + s.Bytes})
 				}
+			}
+			if m.Split.K > 1 {
+				if pl.Scratch.Bytes != m.L2.M*m.L2.N*p.AccBytes() {
+					t.Fatalf("%+v: reduction scratch %+v", m, pl.Scratch)
+				}
+				l2 = append(l2, iv{int64(pl.Scratch.Bank), pl.Scratch.Offset, pl.Scratch.Offset + pl.Scratch.Bytes})
+			} else if pl.Scratch.Bytes != 0 {
+				t.Fatalf("%+v: a reduction scratch %+v without a K split", m, pl.Scratch)
 			}
 			check("L2", l2, cfg.L2BankBytes)
 			var l3 []iv

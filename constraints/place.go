@@ -30,6 +30,12 @@ type L3Item struct {
 type Placement struct {
 	// L2[X][slot] for operand X and slot < L2 buffers of X.
 	L2 [3][]L2Slot
+	// Scratch is the reduction scratch slot (M2*N2 accumulators) of a
+	// mapping that splits K across compute tiles (Split.K > 1): a tile with
+	// a K part after the first brings the C3 group's running sum into it and
+	// adds it to its C2 block (docs/mapping.md section 2). Bytes = 0 without
+	// a K split.
+	Scratch L2Slot
 	// L3[X][slot][group] for operand X, slot < L3 buffers of X and group
 	// index: A: pm*GA+g; B: pn*GB+g; C: ((pm*Sn+pn)*GA+gm)*GB+gn.
 	L3 [3][][]L3Item
@@ -93,6 +99,10 @@ func (g *geom) place(build bool) (*Placement, error) {
 			total += sz[x]
 		}
 	}
+	if g.sk > 1 {
+		bufs = append(bufs, buf{OpC, -1, sz[OpC]}) // the reduction scratch
+		total += sz[OpC]
+	}
 	sort.SliceStable(bufs, func(i, j int) bool { return bufs[i].size > bufs[j].size })
 	used := make([]int64, banks)
 	for x := OpA; x <= OpC; x++ {
@@ -100,13 +110,20 @@ func (g *geom) place(build bool) (*Placement, error) {
 	}
 	for _, b := range bufs {
 		name := fmt.Sprintf("%s2[%d]", b.x, b.slot)
+		if b.slot < 0 {
+			name = "R2 (reduction scratch)"
+		}
 		if b.size > cfg.L2BankBytes {
 			return nil, g.infeasible(Shortfall{Level: "l2", What: fmt.Sprintf("buffer %s of an L2 tile %dx%dx%d (one bank)", name, g.tile2[0], g.tile2[1], g.tile2[2]), Need: b.size, Have: cfg.L2BankBytes})
 		}
 		placed := false
 		for k := 0; k < banks; k++ {
 			if used[k]+b.size <= cfg.L2BankBytes {
-				pl.L2[b.x][b.slot] = L2Slot{Bank: k, Offset: used[k], Bytes: b.size}
+				if b.slot < 0 {
+					pl.Scratch = L2Slot{Bank: k, Offset: used[k], Bytes: b.size}
+				} else {
+					pl.L2[b.x][b.slot] = L2Slot{Bank: k, Offset: used[k], Bytes: b.size}
+				}
 				used[k] += b.size
 				placed = true
 				break
@@ -114,6 +131,9 @@ func (g *geom) place(build bool) (*Placement, error) {
 		}
 		if !placed {
 			what := fmt.Sprintf("the L2 buffers of a compute tile (A2 x%d, B2 x%d, C2 x%d, each in one bank, %d banks)", g.b2[0], g.b2[1], g.b2[2], banks)
+			if g.sk > 1 {
+				what = fmt.Sprintf("the L2 buffers of a compute tile (A2 x%d, B2 x%d, C2 x%d, R2 x1, each in one bank, %d banks)", g.b2[0], g.b2[1], g.b2[2], banks)
+			}
 			need, have := total, int64(banks)*cfg.L2BankBytes
 			if need <= have {
 				var free int64
@@ -179,6 +199,10 @@ func (g *geom) place(build bool) (*Placement, error) {
 			for s, sl := range pl.L2[x] {
 				pl.Summary.L2 = append(pl.Summary.L2, model.BufferPlace{Buffer: fmt.Sprintf("%s2[%d]", x, s), Unit: sl.Bank, LastUnit: sl.Bank, Offset: sl.Offset, Bytes: sl.Bytes})
 			}
+		}
+		if g.sk > 1 {
+			sl := pl.Scratch
+			pl.Summary.L2 = append(pl.Summary.L2, model.BufferPlace{Buffer: "R2", Unit: sl.Bank, LastUnit: sl.Bank, Offset: sl.Offset, Bytes: sl.Bytes})
 		}
 	}
 	return pl, nil

@@ -62,6 +62,15 @@ func (b *LevelBytes) account(c *Cmd, e, ea int64) {
 		if c.Accumulate {
 			b.L2Read += cb
 		}
+	case CmdConvert:
+		b.L2Read += c.Block.Rows * c.Block.Cols * ea
+		b.L2Write += c.Bytes
+	case CmdReduceIn:
+		b.L3Read += c.Bytes
+		b.L2Write += c.Bytes
+	case CmdAdd: // reads C2 and the scratch, writes C2
+		b.L2Read += 2 * c.Bytes
+		b.L2Write += c.Bytes
 	}
 }
 
@@ -93,7 +102,7 @@ func ReplayWithin(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Conf
 		fabricLeft = est.FabricBusy
 		epi = cfg.TransferLatency(kpu.BlockMover) + cfg.TransferLatency(kpu.DMA) + 2
 	}
-	nEng := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers + cfg.ComputeTiles
+	nEng := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers + 2*cfg.ComputeTiles // fabrics, then vector engines
 	free := make([]int64, nEng)
 	busy := make([]int64, nEng)
 	end := make([]int64, 0, 1024)
@@ -135,7 +144,7 @@ func ReplayWithin(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Conf
 		return nil, err
 	}
 	tr.Commands = len(end)
-	kinds := []kpu.EngineKind{kpu.DMA, kpu.BlockMover, kpu.Streamer, kpu.Fabric}
+	kinds := []kpu.EngineKind{kpu.DMA, kpu.BlockMover, kpu.Streamer, kpu.Fabric, kpu.Vector}
 	i := 0
 	for _, k := range kinds {
 		for j := 0; j < cfg.EngineCount(k); j++ {

@@ -13,16 +13,19 @@ type CmdKind uint8
 
 // Command kinds (docs/mapping.md section 5).
 const (
-	CmdLoad    CmdKind = iota // DMA: DRAM -> one L3 group (A, B, or a C partial sum)
-	CmdStore                  // DMA: one C3 group -> DRAM
-	CmdMoveIn                 // BlockMover: L3 group -> L2 slot (A2, B2, or a C2 partial sum)
-	CmdMoveOut                // BlockMover: C2 slot -> its C3 group
-	CmdFeed                   // Streamer: L2 slot -> L1 slot (A: feed_rows, B: feed_cols)
-	CmdMatMul                 // fabric: C2 (+)= A(L1) x B(L1)
+	CmdLoad     CmdKind = iota // DMA: DRAM -> one L3 group (A, B, or a C partial sum)
+	CmdStore                   // DMA: one C3 group -> DRAM
+	CmdMoveIn                  // BlockMover: L3 group -> L2 slot (A2, B2, or a C2 partial sum)
+	CmdMoveOut                 // BlockMover: C2 slot -> its C3 group
+	CmdFeed                    // Streamer: L2 slot -> L1 slot (A: feed_rows, B: feed_cols)
+	CmdMatMul                  // fabric: C2 (+)= A(L1) x B(L1)
+	CmdConvert                 // vector: final C2 block, accumulator -> output type, in place in L2
+	CmdReduceIn                // BlockMover: C3 group (running sum) -> the L2 reduction scratch (K split)
+	CmdAdd                     // vector: C2 += scratch (K split)
 )
 
 func (k CmdKind) String() string {
-	return [...]string{"load", "store", "move_in", "move_out", "feed", "matmul"}[k]
+	return [...]string{"load", "store", "move_in", "move_out", "feed", "matmul", "convert", "reduce_in", "add"}[k]
 }
 
 // Block is a region of an operand matrix: A rows are m and columns k, B rows
@@ -51,14 +54,22 @@ type Cmd struct {
 	L3Slot             int
 	Group              int64
 	GroupRow, GroupCol int64
-	// L2Slot is the L2 slot (move_in, move_out, feed source; matmul: the C2
-	// slot); L1Slot the L1 slot (feed destination; matmul: A and B).
+	// L2Slot is the L2 slot (move_in, move_out, feed source; matmul,
+	// convert, add: the C2 slot; reduce_in: 0, the reduction scratch
+	// Placement.Scratch); L1Slot the L1 slot (feed destination; matmul: A
+	// and B).
 	L2Slot, L1Slot int
 	Accumulate     bool // matmul: C += A x B (else C = A x B)
-	Bytes          int64
-	Cycles         int64
-	Deps           []int
-	flat           int // engine index in the replay's engine table
+	// Final marks the commands that carry the finished C (the reduction
+	// ended at K): the convert, the last move_out of a C2 block and the DMA
+	// stores of a C3 visit that ends at the last L3 k step. Their Bytes are
+	// in the output type (Problem.OutType); partial sums stay in the
+	// accumulator type.
+	Final  bool
+	Bytes  int64
+	Cycles int64
+	Deps   []int
+	flat   int // engine index in the replay's engine table
 }
 
 // walker is the state of one Walk.
@@ -74,7 +85,7 @@ type walker struct {
 
 	// engines per compute tile
 	bm, st [][]int
-	base   [4]int // flat engine base: dma, block mover, streamer, fabric
+	base   [5]int // flat engine base: dma, block mover, streamer, fabric, vector
 
 	// L3 state per operand
 	l3Count, l3Cur, l3Pending [3]int
@@ -101,6 +112,7 @@ type tileState struct {
 	c2Start                      bool   // the current step begins a C2 visit
 	c2Reloaded                   bool
 	c2Persist                    bool // the C2 block stays in L2 into the next L3 step
+	lastAdd                      int  // the last add (reader of the reduction scratch), K split
 }
 
 func engineSet(count, tiles, t int) []int {
@@ -131,8 +143,9 @@ func Walk(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, visi
 		return fmt.Errorf("machine %s: needs at least one DMA engine, block mover and streamer (has %d, %d, %d)", cfg.Name, cfg.DMAEngines, cfg.BlockMovers, cfg.Streamers)
 	}
 	w := &walker{g: g, cfg: cfg, ctx: ctx, visit: visit, nDMA: cfg.DMAEngines}
-	w.base = [4]int{0, cfg.DMAEngines, cfg.DMAEngines + cfg.BlockMovers, cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers}
-	used := int(g.sm * g.sn)
+	fab := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers
+	w.base = [5]int{0, cfg.DMAEngines, cfg.DMAEngines + cfg.BlockMovers, fab, fab + cfg.ComputeTiles}
+	used := int(g.sm * g.sn * g.sk)
 	w.tiles = make([]tileState, used)
 	w.bm = make([][]int, used)
 	w.st = make([][]int, used)
@@ -145,6 +158,7 @@ func Walk(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, visi
 		ts.lastFeed = [2][2]int{{-1, -1}, {-1, -1}}
 		ts.cOut = [2]int{-1, -1}
 		ts.mm = [2]int{-1, -1}
+		ts.lastAdd = -1
 	}
 	nGroups := [3]int64{g.sm * g.ga, g.sn * g.gb, g.sm * g.sn * g.ga * g.gb}
 	for x := OpA; x <= OpC; x++ {
@@ -312,9 +326,15 @@ func (w *walker) l3Step(b int64, idx [3]int64, first, hasNext bool, nb int64, nx
 			}
 			// a part holding one C2 block keeps it in L2 while the C3 visit
 			// continues into the next L3 step (docs/mapping.md section 2)
-			keep := hasNext && nb == b && !changes(OpC, idx, nxt) && mpart <= g.tile2[0] && npart <= g.tile2[1]
-			if err := w.l2Loop(int(pm*g.sn+pn), pm, pn, mpart, npart, keep); err != nil {
-				return err
+			keep := hasNext && nb == b && !changes(OpC, idx, nxt) && mpart <= g.tile2[0] && npart <= g.tile2[1] && g.sk == 1
+			for pk := int64(0); pk < g.sk; pk++ {
+				kpart := partLen(w.ext3[2], g.kp, pk)
+				if kpart == 0 {
+					continue
+				}
+				if err := w.l2Loop(int((pm*g.sn+pn)*g.sk+pk), pm, pn, pk, mpart, npart, kpart, keep); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -439,9 +459,15 @@ func (w *walker) endC3Visit(b int64, idx [3]int64) error {
 		blk.Batch = b
 		c := w.newCmd(CmdStore, OpC, -1)
 		c.Block, c.L3Slot, c.Group, c.GroupRow, c.GroupCol = blk, slot, grp, blk.Row, blk.Col
-		c.Bytes = blk.Rows * blk.Cols * g.ea
+		c.Final = !revisit
+		eb := g.ea
+		if c.Final {
+			eb = g.eo
+		}
+		c.Bytes = blk.Rows * blk.Cols * eb
 		c.dep(w.cWrite[slot][grp])
 		w.setDMA(c)
+		c.Cycles = w.cfg.TransferCycles(kpu.DMA, c.Bytes, eb)
 		w.cStore[slot][grp] = c.ID
 		if saved != nil {
 			saved[grp] = c.ID
@@ -452,11 +478,11 @@ func (w *walker) endC3Visit(b int64, idx [3]int64) error {
 
 // l2Loop emits the L2 steps of compute tile t on part (pm, pn) of the
 // current L3 tile.
-func (w *walker) l2Loop(t int, pm, pn, mpart, npart int64, keepC bool) error {
+func (w *walker) l2Loop(t int, pm, pn, pk, mpart, npart, kpart int64, keepC bool) error {
 	g := w.g
 	ts := &w.tiles[t]
-	org := [3]int64{w.org3[0] + pm*g.mp, w.org3[1] + pn*g.np, w.org3[2]}
-	ext := [3]int64{mpart, npart, w.ext3[2]}
+	org := [3]int64{w.org3[0] + pm*g.mp, w.org3[1] + pn*g.np, w.org3[2] + pk*g.kp}
+	ext := [3]int64{mpart, npart, kpart}
 	od := odometer{order: g.ord2}
 	for d := 0; d < 3; d++ {
 		od.trips[d] = ceilDiv(ext[d], g.tile2[d])
@@ -490,7 +516,7 @@ func (w *walker) l2Loop(t int, pm, pn, mpart, npart int64, keepC bool) error {
 				ts.occCur[x], ts.occPending[x] = ts.occPending[x], -1
 				continue
 			}
-			o, err := w.beginL2Visit(t, pm, pn, x, idx, blk[x])
+			o, err := w.beginL2Visit(t, pm, pn, pk, x, idx, blk[x])
 			if err != nil {
 				return err
 			}
@@ -507,7 +533,7 @@ func (w *walker) l2Loop(t int, pm, pn, mpart, npart int64, keepC bool) error {
 			nblk := blockOf(nxt)
 			for x := OpA; x <= OpC; x++ {
 				if g.b2[x] == 2 && changes(x, idx, nxt) {
-					o, err := w.beginL2Visit(t, pm, pn, x, nxt, nblk[x])
+					o, err := w.beginL2Visit(t, pm, pn, pk, x, nxt, nblk[x])
 					if err != nil {
 						return err
 					}
@@ -567,18 +593,54 @@ func (w *walker) l2Loop(t int, pm, pn, mpart, npart int64, keepC bool) error {
 		if !hasNext && keepC {
 			ts.c2Persist = true
 		} else if !hasNext || changes(OpC, idx, nxt) {
+			l3slot := w.l3Cur[OpC] % int(g.b3[OpC])
+			grp := w.c2Group(pm, pn, idx)
+			final := blk[OpA].Col+blk[OpA].Cols == g.p.K
+			// the move_out's dependencies (the convert, when there is one,
+			// waits for the same ones)
+			storeDep := -1
+			if w.cWrite[l3slot][grp] < 0 && w.dmaLoad[OpC][l3slot][grp] < 0 {
+				storeDep = w.cStore[l3slot][grp]
+			}
+			add := -1
+			if pk > 0 && (w.cWrite[l3slot][grp] >= 0 || w.dmaLoad[OpC][l3slot][grp] >= 0) {
+				var err error
+				if add, err = w.reduceAdd(t, l3slot, grp, blk[OpC], c2slot, mmID); err != nil {
+					return err
+				}
+				storeDep = -1
+			}
+			conv := -1
+			if final && g.narrow {
+				c := w.newCmd(CmdConvert, OpC, t)
+				c.Block, c.L2Slot, c.Final = blk[OpC], c2slot, true
+				c.Bytes = c.Block.Rows * c.Block.Cols * g.eo
+				c.Engine = kpu.Engine{Kind: kpu.Vector, Index: t}
+				c.flat = w.base[4] + t
+				c.Cycles = w.cfg.VectorCycles(c.Block.Rows * c.Block.Cols)
+				c.dep(mmID)
+				c.dep(storeDep)
+				c.dep(add)
+				conv = c.ID
+				if err := w.emit(); err != nil {
+					return err
+				}
+			}
 			c := w.newCmd(CmdMoveOut, OpC, t)
 			c.Block = blk[OpC]
 			c.L2Slot = c2slot
-			c.L3Slot = w.l3Cur[OpC] % int(g.b3[OpC])
-			grp := w.c2Group(pm, pn, idx)
+			c.L3Slot = l3slot
 			c.Group, c.GroupRow, c.GroupCol = grp, c.Block.Row, c.Block.Col
+			c.Final = final
 			c.Bytes = c.Block.Rows * c.Block.Cols * g.ea
+			if final {
+				c.Bytes = c.Block.Rows * c.Block.Cols * g.eo
+			}
 			w.setBM(c, t, OpC)
 			c.dep(mmID)
-			if w.cWrite[c.L3Slot][grp] < 0 && w.dmaLoad[OpC][c.L3Slot][grp] < 0 {
-				c.dep(w.cStore[c.L3Slot][grp])
-			}
+			c.dep(storeDep)
+			c.dep(add)
+			c.dep(conv)
 			w.cWrite[c.L3Slot][grp] = c.ID
 			ts.cOut[c2slot] = c.ID
 			ts.moveIn[OpC][c2slot] = -1
@@ -593,6 +655,42 @@ func (w *walker) l2Loop(t int, pm, pn, mpart, npart int64, keepC bool) error {
 	}
 }
 
+// reduceAdd emits, for a C2 visit of a K part after the first on tile t,
+// the move of its C3 group's running sum into the tile's reduction scratch
+// and the vector add of it into C2 slot c2slot (after matmul mm, the
+// visit's last); it returns the add's id. The group's running sum is its
+// last write in this C3 visit (another K part's move_out) or its DMA
+// reload, so the K parts of a block accumulate in sequence, in tile order.
+func (w *walker) reduceAdd(t, l3slot int, grp int64, blk Block, c2slot, mm int) (int, error) {
+	g := w.g
+	ts := &w.tiles[t]
+	c := w.newCmd(CmdReduceIn, OpC, t)
+	c.Block, c.L3Slot, c.Group, c.GroupRow, c.GroupCol = blk, l3slot, grp, blk.Row, blk.Col
+	c.L2Slot = 0
+	c.Bytes = blk.Rows * blk.Cols * g.ea
+	w.setBM(c, t, OpC)
+	if id := w.cWrite[l3slot][grp]; id >= 0 {
+		c.dep(id)
+	} else {
+		c.dep(w.dmaLoad[OpC][l3slot][grp])
+	}
+	c.dep(ts.lastAdd)
+	in := c.ID
+	if err := w.emit(); err != nil {
+		return -1, err
+	}
+	c = w.newCmd(CmdAdd, OpC, t)
+	c.Block, c.L2Slot = blk, c2slot
+	c.Bytes = blk.Rows * blk.Cols * g.ea
+	c.Engine = kpu.Engine{Kind: kpu.Vector, Index: t}
+	c.flat = w.base[4] + t
+	c.Cycles = w.cfg.VectorCycles(blk.Rows * blk.Cols)
+	c.dep(in)
+	c.dep(mm)
+	ts.lastAdd = c.ID
+	return c.ID, w.emit()
+}
+
 func (w *walker) c2Group(pm, pn int64, idx [3]int64) int64 {
 	g := w.g
 	return ((pm*g.sn+pn)*g.ga+idx[0])*g.gb + idx[1]
@@ -605,13 +703,16 @@ func (w *walker) setBM(c *Cmd, t int, x Operand) {
 	eb := w.g.e
 	if x == OpC {
 		eb = w.g.ea
+		if c.Final {
+			eb = w.g.eo
+		}
 	}
 	c.Cycles = w.cfg.TransferCycles(kpu.BlockMover, c.Bytes, eb)
 }
 
 // beginL2Visit starts occupancy o of operand x on tile t for the L2 step at
 // idx (block blk) and emits its move_in (C: only when it holds a partial sum).
-func (w *walker) beginL2Visit(t int, pm, pn int64, x Operand, idx [3]int64, blk Block) (int, error) {
+func (w *walker) beginL2Visit(t int, pm, pn, pk int64, x Operand, idx [3]int64, blk Block) (int, error) {
 	g := w.g
 	ts := &w.tiles[t]
 	o := ts.occCount[x]
@@ -626,7 +727,9 @@ func (w *walker) beginL2Visit(t int, pm, pn int64, x Operand, idx [3]int64, blk 
 		grp = pn*g.gb + idx[1]
 	case OpC:
 		grp = w.c2Group(pm, pn, idx)
-		if w.idx3[2]*g.tile3[2]+idx[2]*g.tile2[2] == 0 {
+		// a K part after the first starts from zero and adds the running
+		// sum at the end of the visit (reduceAdd)
+		if pk > 0 || w.idx3[2]*g.tile3[2]+idx[2]*g.tile2[2] == 0 {
 			ts.moveIn[OpC][slot] = -1
 			return o, nil
 		}

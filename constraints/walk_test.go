@@ -21,6 +21,7 @@ type block struct {
 // reuse, reload and persistence bookkeeping of Walk moves the right data.
 func TestWalkComputesTheProduct(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
+	kSplits := 0
 	for _, c := range smallCases {
 		cfg := preset(t, c.cfg)
 		p := Problem{Name: "t", Batch: c.b, M: c.m, N: c.n, K: c.k, DType: c.dt}
@@ -48,10 +49,16 @@ func TestWalkComputesTheProduct(t *testing.T) {
 		done := 0
 		for i := 0; i < 400 && done < 25; i++ {
 			m := randomMapping(r, sp)
+			if i%2 == 1 {
+				m = splitK(r, m, cfg)
+			}
 			if Check(p, m, cfg) != nil {
 				continue
 			}
 			done++
+			if m.Split.K > 1 {
+				kSplits++
+			}
 			got := runStream(t, p, m, cfg, a, b)
 			for i := range want {
 				if got[i] != want[i] {
@@ -60,6 +67,10 @@ func TestWalkComputesTheProduct(t *testing.T) {
 			}
 		}
 	}
+	if kSplits < 10 {
+		t.Errorf("only %d mappings split K", kSplits)
+	}
+	t.Logf("%d mappings split K across compute tiles", kSplits)
 }
 
 func runStream(t *testing.T, p Problem, m model.Mapping, cfg *kpu.Config, a, b []float64) []float64 {
@@ -136,6 +147,17 @@ func runStream(t *testing.T, p Problem, m model.Mapping, cfg *kpu.Config, a, b [
 				}
 			}
 			l2[ck] = block{cmd.Block, cv}
+		case CmdReduceIn:
+			s := l3[key{OpC, -1, cmd.L3Slot, cmd.Group}]
+			l2[key{OpC, cmd.Tile, -1, 0}] = block{cmd.Block, sub(s, cmd.Block, "a C3 group", cmd.ID)}
+		case CmdAdd:
+			ck := key{OpC, cmd.Tile, cmd.L2Slot, 0}
+			cv := sub(l2[ck], cmd.Block, "the C2 slot", cmd.ID)
+			sv := sub(l2[key{OpC, cmd.Tile, -1, 0}], cmd.Block, "the reduction scratch", cmd.ID)
+			for i := range cv {
+				cv[i] += sv[i]
+			}
+			l2[ck] = block{cmd.Block, cv}
 		case CmdMoveOut:
 			s := l2[key{OpC, cmd.Tile, cmd.L2Slot, 0}]
 			l3[key{OpC, -1, cmd.L3Slot, cmd.Group}] = block{cmd.Block, sub(s, cmd.Block, "the C2 slot", cmd.ID)}
@@ -155,4 +177,102 @@ func runStream(t *testing.T, p Problem, m model.Mapping, cfg *kpu.Config, a, b [
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestWalkNarrowStream: with an output type narrower than the accumulator,
+// every element of C is converted exactly once, right before the final
+// move_out of its C2 block (which depends on the convert), and stored once
+// by a final store after a final move_out into its group; final moves and
+// stores carry output-type bytes, partial sums accumulator-type bytes.
+// Without a narrow output there is no convert.
+func TestWalkNarrowStream(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	for _, c := range smallCases {
+		cfg := preset(t, c.cfg)
+		for _, out := range []model.DType{"", c.dt} {
+			p := Problem{Name: "t", Batch: c.b, M: c.m, N: c.n, K: c.k, DType: c.dt, OutDType: out}
+			ea, eo := p.AccBytes(), p.OutBytes()
+			sp := NewSpace(p, cfg)
+			done := 0
+			for i := 0; i < 400 && done < 15; i++ {
+				m := randomMapping(r, sp)
+				if Check(p, m, cfg) != nil {
+					continue
+				}
+				done++
+				var converted, stored int64
+				var prev Cmd
+				lastOut := map[[2]int64]bool{} // (C3 slot, group) -> the last move_out into it was final
+				err := Walk(context.Background(), p, m, cfg, func(cmd *Cmd) error {
+					elems := cmd.Block.Rows * cmd.Block.Cols
+					want := ea
+					if cmd.Final {
+						want = eo
+					}
+					switch cmd.Kind {
+					case CmdConvert:
+						if !p.Narrow() || !cmd.Final || cmd.Engine != (kpu.Engine{Kind: kpu.Vector, Index: cmd.Tile}) || cmd.Bytes != elems*eo {
+							t.Fatalf("%v %+v: unexpected convert %+v", p, m, *cmd)
+						}
+						converted += elems
+					case CmdMoveOut:
+						if cmd.Bytes != elems*want {
+							t.Fatalf("%v %+v: move_out %d (final %v) moves %d B, want %d", p, m, cmd.ID, cmd.Final, cmd.Bytes, elems*want)
+						}
+						conv := prev.Kind == CmdConvert && prev.ID == cmd.ID-1 && prev.Block == cmd.Block && prev.L2Slot == cmd.L2Slot && prev.Tile == cmd.Tile
+						if conv != (cmd.Final && p.Narrow()) || (conv && !contains(cmd.Deps, prev.ID)) {
+							t.Fatalf("%v %+v: move_out %+v after %+v", p, m, *cmd, prev)
+						}
+						lastOut[[2]int64{int64(cmd.L3Slot), cmd.Group}] = cmd.Final
+					case CmdStore:
+						if cmd.Bytes != elems*want {
+							t.Fatalf("%v %+v: store %d (final %v) moves %d B, want %d", p, m, cmd.ID, cmd.Final, cmd.Bytes, elems*want)
+						}
+						if cmd.Final {
+							if !lastOut[[2]int64{int64(cmd.L3Slot), cmd.Group}] {
+								t.Fatalf("%v %+v: final store %d of a group whose last move_out was not final", p, m, cmd.ID)
+							}
+							stored += elems
+						}
+					}
+					prev = *cmd
+					prev.Deps = append([]int(nil), cmd.Deps...)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantConv := int64(0)
+				if p.Narrow() {
+					wantConv = p.Batch * p.M * p.N
+				}
+				if converted != wantConv || stored != p.Batch*p.M*p.N {
+					t.Errorf("%v %+v: converted %d and stored %d elements finally, want %d and %d", p, m, converted, stored, wantConv, p.Batch*p.M*p.N)
+				}
+			}
+		}
+	}
+}
+
+func contains(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// splitK turns m into a mapping that splits K over up to 4 compute tiles
+// (when the machine has tiles to spare), with the L2 k tile cut to fit a
+// part.
+func splitK(r *rand.Rand, m model.Mapping, cfg *kpu.Config) model.Mapping {
+	spare := cfg.ComputeTiles / (m.Split.M * m.Split.N)
+	if spare < 2 || m.L3.K < 2 {
+		return m
+	}
+	m.Split.K = 2 + r.IntN(min(spare, int(m.L3.K), 4)-1)
+	kp := (m.L3.K + int64(m.Split.K) - 1) / int64(m.Split.K)
+	m.L2.K = min(m.L2.K, kp)
+	return m
 }

@@ -8,7 +8,3 @@ func VectorPasses(op string) (passes int, ok bool) {
 	info, ok := vectorOps[op]
 	return info.passes, ok
 }
-
-// VectorOpRowwise reports whether a vector op works along the last dim of its
-// source (softmax, layernorm, reductions) rather than elementwise.
-func VectorOpRowwise(op string) bool { return vectorOps[op].rowwise }

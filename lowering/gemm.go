@@ -167,12 +167,18 @@ func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // LowerGEMM appends the commands of GEMM-like operator op of graph g under
 // mapping m: the stream of constraints.Walk with addresses from
-// constraints.Place, plus, when the output's dtype is narrower than the
-// accumulator, one vector conversion per final C2 block.
+// constraints.Place. The problem carries the output tensor's dtype, so when
+// it differs from the accumulator Walk's stream itself holds the conversion
+// of every final C2 block and the narrow final moves and stores
+// (docs/mapping.md), and constraints.Evaluate predicts the program exactly.
 func (bl *Builder) LowerGEMM(ctx context.Context, g *model.Graph, op *model.Operator, m model.Mapping) error {
 	gop, err := bl.newGemmOp(g, op, m)
 	if err != nil {
 		return err
+	}
+	gop.p.OutDType = gop.c.place.DType
+	if err := gop.p.Validate(); err != nil {
+		return fmt.Errorf("operator %q: %w", op.Name, err)
 	}
 	cfg := bl.cfg
 	pl, err := constraints.Place(gop.p, m, cfg)
@@ -319,6 +325,9 @@ func (l *gemmLowering) visit(c *constraints.Cmd) error {
 		id = l.emit(cmd, c.Deps, extra...)
 	case constraints.CmdStore:
 		final := l.final[c.L3Slot][c.Group]
+		if gop.p.OutDType != "" {
+			final = c.Final
+		}
 		cmd := kpu.Command{Label: l.label(constraints.OpC, blk), Engine: c.Engine, Op: kpu.OpStore, DType: accT}
 		dst := &gop.acc
 		if final {
@@ -340,12 +349,39 @@ func (l *gemmLowering) visit(c *constraints.Cmd) error {
 		}
 		cmd.Dst = l.l2Access(c.Tile, c.Operand, c.L2Slot, blk.Rows, blk.Cols, cmd.DType)
 		id = l.emit(cmd, c.Deps)
+	case constraints.CmdConvert:
+		src := l.l2Access(c.Tile, constraints.OpC, c.L2Slot, blk.Rows, blk.Cols, accT)
+		dst := l.l2Access(c.Tile, constraints.OpC, c.L2Slot, blk.Rows, blk.Cols, outT)
+		cmd := kpu.Command{Label: l.label(constraints.OpC, blk), Engine: c.Engine,
+			Op: kpu.OpVector, VectorOp: "copy", DType: accT, Src: src, Dst: dst}
+		id = l.emit(cmd, c.Deps)
+	case constraints.CmdReduceIn:
+		cmd := kpu.Command{Label: l.label(constraints.OpC, blk), Engine: c.Engine, Op: kpu.OpMove, DType: accT}
+		cmd.Src = l.l3Access(c, accT)
+		sc := l.pl.Scratch
+		cmd.Dst = &kpu.Access{Level: kpu.L2, Unit: c.Tile*l.banksPerTile + sc.Bank, Addr: sc.Offset, Shape: []int64{blk.Rows, blk.Cols}, DType: accT}
+		id = l.emit(cmd, c.Deps)
+	case constraints.CmdAdd:
+		sc := l.pl.Scratch
+		cslot := l.l2Access(c.Tile, constraints.OpC, c.L2Slot, blk.Rows, blk.Cols, accT)
+		cmd := kpu.Command{Label: l.label(constraints.OpC, blk), Engine: c.Engine, Op: kpu.OpVector, VectorOp: "add", DType: accT,
+			Src: cslot, Src2: &kpu.Access{Level: kpu.L2, Unit: c.Tile*l.banksPerTile + sc.Bank, Addr: sc.Offset, Shape: []int64{blk.Rows, blk.Cols}, DType: accT},
+			Dst: l.l2Access(c.Tile, constraints.OpC, c.L2Slot, blk.Rows, blk.Cols, accT)}
+		id = l.emit(cmd, c.Deps)
 	case constraints.CmdMoveOut:
 		slot := c.L2Slot
 		final := l.lastFinal[c.Tile]
 		dtOut := accT
 		var extra []int
-		if final && gop.narrow {
+		if gop.p.OutDType != "" {
+			// Walk's stream carries the conversion (CmdConvert, a dependency)
+			final = c.Final
+			if final {
+				dtOut = outT
+			}
+		} else if final && gop.narrow {
+			// a problem without an output type (the extension lowerings):
+			// convert here, outside Walk's stream
 			dtOut = outT
 			src := l.l2Access(c.Tile, constraints.OpC, slot, blk.Rows, blk.Cols, accT)
 			dst := l.l2Access(c.Tile, constraints.OpC, slot, blk.Rows, blk.Cols, outT)

@@ -15,6 +15,8 @@
 //	work.go             the GEMM view of an operator and its work (MACs, bytes)
 //	array.go, eval.go   dense arrays, dtype rounding, the reference evaluator
 //	schedule.go         the per-operator schedule (Mapping)
+//	export*.go          exporters of solved mappings: plain tilings JSON, Timeloop
+//	                    mapping YAML, kpu-sim DFX kernels (docs/export.md)
 //
 // The file format is documented in docs/graph-format.md.
 package model

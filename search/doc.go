@@ -4,5 +4,6 @@
 // kpusim and greedy heuristics), the continuous relaxation that bounds it,
 // time limits and anytime results, and the registry through which other
 // engines (the SAT-based search in sat*.go) plug in. docs/search.md describes
-// the engines and their measured speed.
+// the engines and their measured speed. suite.go defines the benchmark suite
+// that `kpuopt bench` and BenchmarkSuite run (docs/bench.md).
 package search

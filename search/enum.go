@@ -291,20 +291,38 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 	defer ecancel()
 	partial := false
 	err := optimalShapes(ectx, sp, o, in, res, func(s constraints.Shape) {
-		se, err := constraints.NewShapeEval(p, s, cfg)
+		se, err := constraints.PrepareShape(p, s, cfg)
 		if err != nil {
 			return
+		}
+		if o == constraints.Latency && (float64(se.MinLowerCycles()) >= in.value || !shapeCanBeat(se, in.value)) {
+			return // no order pair's bound beats the incumbent: skip the capacity check
 		}
 		if err := se.FitsSingle(); err != nil {
 			in.noteInfeasible(err)
 			return
 		}
 		best := candidate{lb: math.Inf(1)}
+		l3triv, l2triv := trivialDims(p, s)
 		for o3 := 0; o3 < 6; o3++ {
+			if o == constraints.Latency && !se.OrderCanBeat(o3, in.value) {
+				continue
+			}
+			if canonicalOrder(o3, l3triv) != o3 {
+				continue // same stream as an earlier L3 order
+			}
 			for o2 := 0; o2 < 6; o2++ {
-				est := se.Estimate(o3, o2)
+				if canonicalOrder(o2, l2triv) != o2 {
+					continue // same stream as an earlier L2 order
+				}
 				res.Considered++
-				if v := quickValue(o, p, est, cfg); v < in.value {
+				var v float64
+				if o == constraints.Latency {
+					v = float64(se.LowerCycles(o3, o2)) // the bytes are not needed
+				} else {
+					v = quickValue(o, p, se.Estimate(o3, o2), cfg)
+				}
+				if v < in.value {
 					c := candidate{lb: v, shape: s, o3: int8(o3), o2: int8(o2)}
 					cands = append(cands, c)
 					if v < best.lb {
@@ -354,17 +372,40 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 			report(c.lb)
 		}
 		single := singleVisit(p, c.shape)
+		_, l2triv := trivialDims(p, c.shape)
+		one := oneL2Visit(l2triv)
+		fits := map[[2]model.Buffers]bool{}
+		fit := func(bc [2]model.Buffers) (bool, error) {
+			ok, seen := fits[bc]
+			if !seen {
+				err := constraints.Check(p, c.shape.Mapping(int(c.o3), int(c.o2), bc[0], bc[1]), cfg)
+				if err != nil && !constraints.IsInfeasible(err) {
+					return false, err
+				}
+				ok = err == nil
+				fits[bc] = ok
+			}
+			return ok, nil
+		}
 		for _, bc := range allCombos {
 			if (single[0] && bc[0].A == 2) || (single[1] && bc[0].B == 2) || (single[2] && bc[0].C == 2) {
 				continue // same stream as single buffering, more capacity
 			}
-			m := c.shape.Mapping(int(c.o3), int(c.o2), bc[0], bc[1])
-			if err := constraints.Check(p, m, cfg); err != nil {
-				if !constraints.IsInfeasible(err) {
-					return nil, err
-				}
+			ok, err := fit(bc)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
 				continue
 			}
+			if d := withL2Double(bc, one); d != bc {
+				if dok, err := fit(d); err != nil {
+					return nil, err
+				} else if dok {
+					continue // dominated by more L2 double buffering (oneL2Visit)
+				}
+			}
+			m := c.shape.Mapping(int(c.o3), int(c.o2), bc[0], bc[1])
 			if exactFromQuick(o) {
 				in.offer(c.lb, m, nil, "optimal")
 				break // the value does not depend on the buffer counts
@@ -389,6 +430,22 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 	return conclude(ctx, p, cfg, opts, in, res, nil, math.Inf(1), start)
 }
 
+// shapeCanBeat reports whether some order pair of the shape has a latency
+// bound below v.
+func shapeCanBeat(se *constraints.ShapeEval, v float64) bool {
+	for o3 := 0; o3 < 6; o3++ {
+		if !se.OrderCanBeat(o3, v) {
+			continue
+		}
+		for o2 := 0; o2 < 6; o2++ {
+			if float64(se.LowerCycles(o3, o2)) < v {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // singleVisit reports, per operand, whether its block is loaded into L3 only
 // once in the whole program (then double buffering it at L3 changes nothing).
 func singleVisit(p constraints.Problem, s constraints.Shape) [3]bool {
@@ -404,8 +461,9 @@ func singleVisit(p constraints.Problem, s constraints.Shape) [3]bool {
 // fabric time of tile 0 with that L2 tile. fn sees every surviving shape.
 func optimalShapes(ctx context.Context, sp *constraints.Space, o constraints.Objective, in *incumbent, res *Result, fn func(constraints.Shape)) error {
 	p, cfg := sp.Problem, sp.Config
-	e, ea := p.ElemBytes(), p.AccBytes()
+	e, ea, eo := p.ElemBytes(), p.AccBytes(), p.OutBytes()
 	lim := min(cfg.L2BankBytes, cfg.L1BufferBytes)
+	l3Bytes, l2Bytes := cfg.L3Bytes(), cfg.L2BytesPerTile()
 	emin := res.ProblemBound.EnergyPJ
 	macPJ := float64(p.MACs()) * cfg.MACEnergy(string(p.DType))
 	cycBound := func(cyc int64) float64 {
@@ -465,6 +523,12 @@ func optimalShapes(ctx context.Context, sp *constraints.Space, o constraints.Obj
 							continue
 						}
 					}
+					// capacity: one buffer of each L3 block must fit in L3
+					// altogether (placement needs it; every L2 tile and buffer
+					// choice needs at least that)
+					if (m3*k3+k3*n3)*e+m3*n3*min(ea, eo) > l3Bytes {
+						continue
+					}
 					s := constraints.Shape{L3: model.Tile{M: m3, N: n3, K: k3}, Split: split}
 					cyc, dram, en, err := constraints.ShapeBound(p, s, cfg)
 					if err != nil {
@@ -497,13 +561,21 @@ func optimalShapes(ctx context.Context, sp *constraints.Space, o constraints.Obj
 							ks := sp.Tiles[2]
 							for i := len(ks) - 1; i >= 0; i-- {
 								k2 := ks[i]
-								if k2 > k3 || m2*k2*e > lim || k2*n2*e > lim {
+								if k2 > k3 || m2*k2*e > lim || k2*n2*e > lim || (m2*k2+k2*n2)*e+m2*n2*ea > l2Bytes {
 									continue
 								}
-								if timeObj && cycBound(fabricLB(p, cfg, fm2, fn2, cm2, cn2, kSteps(p.K, k3, k2))) >= in.value {
+								fab := fabricLB(p, cfg, fm2, fn2, cm2, cn2, kSteps(p.K, k3, k2))
+								if timeObj && cycBound(fab) >= in.value {
 									break
 								}
 								s.L2 = model.Tile{M: m2, N: n2, K: k2}
+								if timeObj {
+									// boundary stalls, head and tail (not monotone in k2)
+									stall, end := constraints.ShapeFloor(p, s, cfg)
+									if cycBound(fab-fabricEpi(cfg)+stall+end) >= in.value {
+										continue
+									}
+								}
 								fn(s)
 							}
 						}

@@ -64,6 +64,11 @@ func fabricLB(p constraints.Problem, cfg *kpu.Config, fm, fn, cm, cn, ck int64) 
 	return p.Batch*(fm*fn*p.K+(r+c)*cm*cn*ck) + epi
 }
 
+// fabricEpi is the epilogue fabricLB adds after the last matmul.
+func fabricEpi(cfg *kpu.Config) int64 {
+	return cfg.TransferLatency(kpu.BlockMover) + cfg.TransferLatency(kpu.DMA) + 2
+}
+
 // dramLB is the least DRAM traffic of an L3 tiling over the six L3 orders.
 func dramLB(p constraints.Problem, m3, n3, k3 int64) int64 {
 	t := [3]int64{ceilDiv(p.M, m3), ceilDiv(p.N, n3), ceilDiv(p.K, k3)}
@@ -73,7 +78,8 @@ func dramLB(p constraints.Problem, m3, n3, k3 int64) int64 {
 		ma := reuse(o, t, 0, 2) / (t[0] * t[2])
 		mb := reuse(o, t, 2, 1) / (t[2] * t[1])
 		mc := reuse(o, t, 0, 1) / (t[0] * t[1])
-		b := p.Batch * (p.M*p.K*e*ma + p.K*p.N*e*mb + p.M*p.N*ea*(2*mc-1))
+		// C: mc stores and mc-1 reloads, the last store in the output type
+		b := p.Batch * (p.M*p.K*e*ma + p.K*p.N*e*mb + p.M*p.N*(ea*(2*mc-2)+p.OutBytes()))
 		if best < 0 || b < best {
 			best = b
 		}

@@ -30,6 +30,7 @@ type Relaxation struct {
 func Relax(ctx context.Context, p constraints.Problem, cfg *kpu.Config) (Relaxation, error) {
 	M, N, K := float64(p.M), float64(p.N), float64(p.K)
 	e, ea := float64(p.ElemBytes()), float64(p.AccBytes())
+	eo := float64(p.OutBytes()) // the final store of C (partial sums in ea)
 	batch := float64(p.Batch)
 	capacity := float64(cfg.L3Bytes())
 	dims := [3]float64{M, N, K}
@@ -38,9 +39,9 @@ func Relax(ctx context.Context, p constraints.Problem, cfg *kpu.Config) (Relaxat
 		name string
 		f    func(t [3]float64) float64
 	}{
-		{"output-stationary", func(t [3]float64) float64 { return e*M*K*N/t[1] + e*K*N*M/t[0] + ea*M*N }},
-		{"weight-stationary", func(t [3]float64) float64 { return e*K*N + e*M*K*N/t[1] + ea*M*N*(2*K/t[2]-1) }},
-		{"input-stationary", func(t [3]float64) float64 { return e*M*K + e*K*N*M/t[0] + ea*M*N*(2*K/t[2]-1) }},
+		{"output-stationary", func(t [3]float64) float64 { return e*M*K*N/t[1] + e*K*N*M/t[0] + eo*M*N }},
+		{"weight-stationary", func(t [3]float64) float64 { return e*K*N + e*M*K*N/t[1] + ea*M*N*(2*K/t[2]-2) + eo*M*N }},
+		{"input-stationary", func(t [3]float64) float64 { return e*M*K + e*K*N*M/t[0] + ea*M*N*(2*K/t[2]-2) + eo*M*N }},
 	}
 	best := Relaxation{DRAMBytes: math.Inf(1)}
 	for _, pat := range patterns {

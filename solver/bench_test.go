@@ -23,10 +23,9 @@ func BenchmarkMinimize(b *testing.B) {
 		nvals int
 		strat Strategy
 	}{
-		{"8vals/bisect", 8, Bisect},
+		{"6vals/bisect", 6, Bisect},
+		{"6vals/descend", 6, Descend},
 		{"8vals/descend", 8, Descend},
-		{"10vals/bisect", 10, Bisect},
-		{"10vals/descend", 10, Descend},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			in := benchInstance(bc.nvals)

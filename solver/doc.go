@@ -29,7 +29,9 @@
 // Solve honours context cancellation and deadlines (gini keeps running for
 // up to a few tens of milliseconds after the request to stop). Minimize
 // returns the best value found, the proven lower bound and whether the two
-// meet (Optimal).
+// meet (Optimal). Adder-encoded sums propagate weakly: the unsatisfiable
+// solves near the optimum dominate, which is why Minimize descends by
+// default rather than bisecting.
 //
 // A Model is not safe for concurrent use.
 package solver

@@ -102,3 +102,42 @@ func TestCardinality(t *testing.T) {
 		})
 	}
 }
+
+func TestValueMatchesSnapshot(t *testing.T) {
+	m := NewModel()
+	x, err := m.NewInt("x", []int64{1, 2, 4, 8, 16, 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := m.NewInt("y", []int64{3, 5, 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := m.NewBool()
+	free := m.NewBool() // in no clause
+	m.AddImplication(b, x.Ge(8))
+	m.AddClause(x.Le(4), y.Eq(5))
+	for _, as := range [][]Lit{{b}, {b.Not(), x.Eq(2)}, {y.Eq(7)}, {x.Ge(16), y.Le(5)}} {
+		st, err := m.Solve(t.Context(), as...)
+		if err != nil || st != Sat {
+			t.Fatalf("solve %v: %v %v", as, st, err)
+		}
+		sol, err := m.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range []Lit{b, b.Not(), free, free.Not(), m.True(), m.False()} {
+			if got, want := m.Value(l), sol.Value(l); got != want {
+				t.Errorf("assumptions %v: Value(%v) = %v, snapshot %v", as, l, got, want)
+			}
+		}
+		for _, v := range []*Int{x, y} {
+			if got, want := m.IntValue(v), sol.Int(v); got != want {
+				t.Errorf("assumptions %v: IntValue(%s) = %d, snapshot %d", as, v.Name(), got, want)
+			}
+			if got, want := m.IntIndex(v), sol.Index(v); got != want {
+				t.Errorf("assumptions %v: IntIndex(%s) = %d, snapshot %d", as, v.Name(), got, want)
+			}
+		}
+	}
+}

@@ -83,12 +83,12 @@ func TestMinimizeBruteForce(t *testing.T) {
 		name string
 		opt  func(best int64) MinimizeOptions
 	}{
-		{"bisect", func(int64) MinimizeOptions { return MinimizeOptions{} }},
-		{"descend", func(int64) MinimizeOptions { return MinimizeOptions{Strategy: Descend} }},
+		{"bisect", func(int64) MinimizeOptions { return MinimizeOptions{Strategy: Bisect} }},
+		{"descend", func(int64) MinimizeOptions { return MinimizeOptions{} }},
 		{"bisect from exact bound", func(b int64) MinimizeOptions {
-			return MinimizeOptions{LowerBound: b, HasLowerBound: true}
+			return MinimizeOptions{Strategy: Bisect, LowerBound: b, HasLowerBound: true}
 		}},
-		{"bisect from loose bound", func(b int64) MinimizeOptions {
+		{"descend from loose bound", func(b int64) MinimizeOptions {
 			return MinimizeOptions{LowerBound: b / 2, HasLowerBound: true}
 		}},
 	}

@@ -3,6 +3,7 @@ package solver
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/go-air/gini"
@@ -152,8 +153,9 @@ func (m *Model) flush(extra []Lit) {
 
 // Solve decides the clauses added so far under the given assumptions, which
 // hold for this call only. It returns Sat, Unsat, or Unknown together with
-// the context's error when ctx ends first. After Sat, Snapshot reads the
-// model; after Unsat, Why gives the failed assumptions.
+// the context's error when ctx ends first. After Sat, Value and IntValue
+// read inputs in place and Snapshot copies the whole model; after Unsat, Why
+// gives the failed assumptions.
 func (m *Model) Solve(ctx context.Context, assumptions ...Lit) (Status, error) {
 	m.last = Unknown
 	m.why = m.why[:0]
@@ -246,4 +248,28 @@ func (m *Model) Snapshot() (*Solution, error) {
 	}
 	m.c.Eval(vs)
 	return &Solution{vals: vs}, nil
+}
+
+// Value returns the value of l in the model found by the last Solve, which
+// must have returned Sat. Unlike Snapshot it costs nothing, but it is exact
+// only for inputs (NewBool, the order literals of an Int) and for gates
+// reachable from the clauses and assumptions of that Solve; other gates read
+// as false.
+func (m *Model) Value(l Lit) bool {
+	if l.Var() == m.c.T.Var() {
+		return l == m.c.T
+	}
+	if l.Var() > m.g.MaxVar() {
+		return !l.IsPos()
+	}
+	return m.g.Value(l)
+}
+
+// IntValue returns the value of x in the model found by the last Solve
+// (which must have returned Sat), without a Snapshot.
+func (m *Model) IntValue(x *Int) int64 { return x.vals[m.IntIndex(x)] }
+
+// IntIndex returns the index of x's value in x.Values(), like IntValue.
+func (m *Model) IntIndex(x *Int) int {
+	return sort.Search(len(x.ge)-1, func(i int) bool { return !m.Value(x.ge[i+1]) })
 }

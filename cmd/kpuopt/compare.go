@@ -109,6 +109,7 @@ func gemmProblems(g *model.Graph) ([]*model.Operator, []constraints.Problem, err
 		if err != nil {
 			return nil, nil, err
 		}
+		p.OutDType = g.Tensors[op.Outputs[0]].DType // a narrow output is converted in the stream
 		ops = append(ops, op)
 		ps = append(ps, p)
 	}

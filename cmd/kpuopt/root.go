@@ -59,8 +59,11 @@ var commandConstructors = []func(*streams) *cobra.Command{
 	newCompareCmd,
 	newSolveCmd,
 	newAllocCmd,
-	newImportCmd,
+	newSolveGraphCmd,
 	newLowerCmd,
+	newImportCmd,
+	newBenchCmd,
+	newExportCmd,
 }
 
 func newRootCmd(s *streams) *cobra.Command {

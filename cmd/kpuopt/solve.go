@@ -245,6 +245,7 @@ func runSolve(ctx context.Context, o *solveOptions, path string) error {
 		if err != nil {
 			return badInput(err)
 		}
+		p.OutDType = g.Tensors[op.Outputs[0]].DType // a narrow output is converted in the stream
 		opStart := o.now()
 		var res *search.Result
 		if given != nil {

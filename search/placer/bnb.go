@@ -3,7 +3,9 @@ package placer
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 
 	"github.com/stillwater-sc/kpuopt/constraints/alloc"
@@ -68,18 +70,20 @@ type bnb struct {
 	placed []bool
 	off    []int64
 	top    []int64 // per section: highest end of a placed buffer
+	topBuf []int32 // per section: the placed buffer that ends at top (-1: none)
 	rem    []int64 // per section: total size of unplaced buffers
 	closed []int64 // per section: level at which it is closed (notClosed: none)
 
-	topTrail   []int64 // old tops, pushed by place, popped by unplace
-	closeTrail []int64 // (section, old closed level) pairs
-	placeLog   []int32 // placed buffers in order, to unwind a failed conjunction
-	lbv        []int64 // scratch: lower bounds of unplaced buffers
-	isCand     []bool  // scratch: which buffers can start at the current level
-	items      []item  // scratch for bound
-	tight      []bool  // scratch: per section, no room for waste (bound)
-	reach      []bool  // scratch for ceiling
-	cands      []cand  // scratch for branching, used as a stack
+	topTrail    []int64 // old tops, pushed by place, popped by unplace
+	topBufTrail []int32 // old topBuf entries, alongside topTrail
+	closeTrail  []int64 // (section, old closed level) pairs
+	placeLog    []int32 // placed buffers in order, to unwind a failed conjunction
+	lbv         []int64 // scratch: lower bounds of unplaced buffers
+	isCand      []bool  // scratch: which buffers can start at the current level
+	items       []item  // scratch for bound
+	tight       []bool  // scratch: per section, no room for waste (bound)
+	reach       []bool  // scratch for ceiling
+	cands       []cand  // scratch for branching, used as a stack
 
 	// Failed subproblems, keyed by a 128-bit hash of everything a subproblem
 	// depends on (see key); cleared for every capacity.
@@ -97,6 +101,7 @@ type bnb struct {
 	shuffle   *rand.Rand
 	nodeLimit int64 // abort (limited = true) at this node count; 0: none
 	limited   bool
+	noise     int
 }
 
 const notClosed = -1
@@ -183,6 +188,7 @@ func newBnb(ctx context.Context, p *alloc.Problem) *bnb {
 	s.placed = make([]bool, n)
 	s.off = make([]int64, n)
 	s.top = make([]int64, s.nsec)
+	s.topBuf = make([]int32, s.nsec)
 	s.rem = make([]int64, s.nsec)
 	s.closed = make([]int64, s.nsec)
 	s.lbv = make([]int64, n)
@@ -209,7 +215,7 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	}
 	n := len(s.orig)
 	for t := range s.top {
-		s.top[t], s.rem[t], s.closed[t] = 0, 0, notClosed
+		s.top[t], s.rem[t], s.closed[t], s.topBuf[t] = 0, 0, notClosed, -1
 	}
 	for k := 0; k < n; k++ {
 		s.placed[k] = false
@@ -226,18 +232,24 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 		}
 	}
 	s.topTrail, s.closeTrail, s.placeLog = s.topTrail[:0], s.closeTrail[:0], s.placeLog[:0]
+	s.topBufTrail = s.topBufTrail[:0]
 	clear(s.failed)
 	base := restartBase(n)
 	for run := 0; ; run++ {
 		s.order = run % valueOrders
 		s.leftmost = run%2 == 1
 		s.shuffle = nil
-		if run >= valueOrders {
+		s.noise = expNoise
+		if expNoise < 0 {
+			s.noise = 8 << (run % -expNoise)
+		}
+		if run >= expShuffleFrom {
 			s.shuffle = rand.New(rand.NewPCG(uint64(run), 0x616c6c6f63))
 		}
 		s.nodeLimit = s.nodes + base*luby(run+1)
 		s.abort, s.limited = false, false
 		if s.solve(0, s.nsec, 0) {
+			lastRun = run
 			break
 		}
 		if !s.limited || s.ctx.Err() != nil {
@@ -297,7 +309,12 @@ func (s *bnb) key(lo, hi int, L int64) [2]uint64 {
 }
 
 // search is solve without the memo.
+var dumpHook func(*bnb)
+
 func (s *bnb) search(lo, hi int, L int64) bool {
+	if dumpHook != nil {
+		dumpHook(s)
+	}
 	s.nodes++
 	if s.nodes&255 == 0 && s.ctx.Err() != nil {
 		s.abort = true
@@ -389,7 +406,11 @@ func (s *bnb) search(lo, hi int, L int64) bool {
 		base := len(s.cands)
 		for _, k := range s.live[best] {
 			if s.isCand[k] {
-				s.cands = append(s.cands, cand{k, s.flush(k, L)})
+				sc := s.flush(k, L)
+				if s.shuffle != nil && s.noise > 0 && s.shuffle.IntN(s.noise) == 0 {
+					sc += 1 << 40
+				}
+				s.cands = append(s.cands, cand{k, sc})
 			}
 		}
 		mine := s.cands[base:]
@@ -522,6 +543,14 @@ func (s *bnb) flush(k int32, L int64) int {
 		score++
 	}
 	if hi := int(s.sHi[k]); hi == s.nsec || s.top[hi] > L {
+		score++
+	}
+	// Its new top meets the top of a neighbour: the skyline stays flat.
+	e := L + s.size[k]
+	if lo := s.sLo[k]; lo > 0 && s.top[lo-1] == e {
+		score++
+	}
+	if hi := int(s.sHi[k]); hi < s.nsec && s.top[hi] == e {
 		score++
 	}
 	for _, j := range s.mates[k] {
@@ -703,7 +732,9 @@ func (s *bnb) place(k int32, L int64) {
 	e := L + s.size[k]
 	for t := s.sLo[k]; t < s.sHi[k]; t++ {
 		s.topTrail = append(s.topTrail, s.top[t])
+		s.topBufTrail = append(s.topBufTrail, s.topBuf[t])
 		s.top[t] = e
+		s.topBuf[t] = k
 		s.rem[t] -= s.size[k]
 	}
 }
@@ -714,6 +745,8 @@ func (s *bnb) unplace(k int32) {
 		n := len(s.topTrail)
 		s.top[t] = s.topTrail[n-1]
 		s.topTrail = s.topTrail[:n-1]
+		s.topBuf[t] = s.topBufTrail[n-1]
+		s.topBufTrail = s.topBufTrail[:n-1]
 		s.rem[t] += s.size[k]
 	}
 	s.placed[k] = false
@@ -730,4 +763,28 @@ func (s *bnb) unwind(mark int) {
 // restartBase is the node budget of the first run: about one node per
 // buffer, since a run that is on a good path places each buffer with little
 // backtracking.
-var restartBase = func(n int) int64 { return int64(n + 64) }
+var expShuffleFrom = func() int {
+	w := valueOrders
+	if v := os.Getenv("EXP_SH"); v != "" {
+		fmt.Sscan(v, &w)
+	}
+	return w
+}()
+
+var lastRun int
+
+var expNoise = func() int {
+	w := 0
+	if v := os.Getenv("EXP_NOISE"); v != "" {
+		fmt.Sscan(v, &w)
+	}
+	return w
+}()
+
+var restartBase = func(n int) int64 {
+	m := int64(1)
+	if v := os.Getenv("EXP_BASE"); v != "" {
+		fmt.Sscan(v, &m)
+	}
+	return m*int64(n) + 64
+}

@@ -1,0 +1,193 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stillwater-sc/kpuopt/constraints"
+	"github.com/stillwater-sc/kpuopt/kpu"
+	"github.com/stillwater-sc/kpuopt/model"
+	"github.com/stillwater-sc/kpuopt/solver"
+)
+
+// Modes of Solve.
+const (
+	ModeOptimal   = "optimal"   // joint: mappings, residency and fusion together
+	ModeLayerwise = "layerwise" // every operator alone, all tensors via DRAM, no fusion
+)
+
+// Options control Solve.
+type Options struct {
+	Mode       string                // ModeOptimal (default) or ModeLayerwise
+	Objective  constraints.Objective // latency (default), energy, edp or traffic
+	Candidates CandidateOptions
+	// Seeds names the engines of package search whose per-operator
+	// mapping joins every GEMM's candidate set (default: "optimal"; an
+	// empty non-nil slice means none).
+	Seeds []string
+	// SeedTime bounds each seed search (per distinct GEMM shape); 0 means
+	// 1 s. A search cut short still gives its best mapping so far.
+	SeedTime time.Duration
+	// Cache, when set, keeps the seed mappings and the exact operator costs
+	// between calls (a layerwise and a joint solve of the same graph on the
+	// same machine search and price each operator once).
+	Cache *Cache
+	// NoResidency keeps every tensor in DRAM in ModeOptimal: only the
+	// mappings and the fusion are joint (a schedule the lowering can emit
+	// today).
+	NoResidency bool
+	// Engine solves the joint problem: "dp" (the exact dynamic program) or
+	// "sat" (the pseudo-boolean encoding over package solver). "" means dp,
+	// or sat when more than MaxLive tensors are live across a step.
+	Engine string
+	// MaxLive caps the number of intermediate tensors live across one step
+	// boundary (the dynamic program has 2^live states there); 0 means 20.
+	MaxLive int
+}
+
+// maxEDPRounds bounds the reweighting rounds of the edp objective.
+const maxEDPRounds = 8
+
+// Solve chooses the schedule of graph g on cfg. In ModeOptimal the result is
+// optimal over the per-operator candidate sets and the fixed execution order
+// (the dynamic program is exact for latency, energy and traffic); for edp it
+// is the best of a reweighting of latency against energy (status feasible).
+func Solve(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Options) (*model.GraphSchedule, error) {
+	start := time.Now()
+	if opts.Mode == "" {
+		opts.Mode = ModeOptimal
+	}
+	if opts.Mode != ModeOptimal && opts.Mode != ModeLayerwise {
+		return nil, fmt.Errorf("graph mode %q: want %s or %s", opts.Mode, ModeOptimal, ModeLayerwise)
+	}
+	if opts.Objective == "" {
+		opts.Objective = constraints.Latency
+	}
+	if _, err := constraints.ParseObjective(string(opts.Objective)); err != nil {
+		return nil, err
+	}
+	if opts.MaxLive <= 0 {
+		opts.MaxLive = 20
+	}
+	pr, err := NewProblem(g)
+	if err != nil {
+		return nil, err
+	}
+	joint := opts.Mode == ModeOptimal
+	if opts.Seeds == nil {
+		opts.Seeds = []string{"optimal"}
+	}
+	if opts.SeedTime <= 0 {
+		opts.SeedTime = time.Second
+	}
+	if opts.NoResidency {
+		for i := range pr.Storages {
+			pr.Storages[i].Eligible = false
+		}
+	}
+	cands, err := pr.candidates(ctx, cfg, joint, opts.Candidates, seedSpec{opts.Seeds, opts.SeedTime, opts.Cache}, opts.Objective)
+	if err != nil {
+		return nil, err
+	}
+	d := &dp{pr: pr, cfg: cfg, opt: cands, joint: joint, maxLive: opts.MaxLive}
+	var path []transition
+	status := "optimal"
+	engine := opts.Engine
+	run := d.run
+	if engine == "" {
+		engine = "dp"
+		if _, err := d.crossing(); errors.Is(err, errTooWide) {
+			engine = "sat"
+		}
+	}
+	switch engine {
+	case "dp":
+	case "sat":
+		run = func(ctx context.Context, w weights) ([]transition, error) {
+			p, res, err := d.runSAT(ctx, w)
+			if err == nil && res.Status != solver.Optimal {
+				status = "feasible"
+			}
+			return p, err
+		}
+	default:
+		return nil, fmt.Errorf("graph engine %q: want dp or sat", engine)
+	}
+	switch opts.Objective {
+	case constraints.EDP:
+		status = "feasible"
+		engine += " (edp by latency/energy reweighting)"
+		// the joint space contains the layerwise one: reweight in both and
+		// keep the better product, so joint is never worse than layerwise
+		bestEDP := -1.0
+		for _, restricted := range []bool{false, true} {
+			if restricted && !joint {
+				break
+			}
+			w := weights{Lat: 1}
+			seen := map[weights]bool{}
+			for round := 0; round < maxEDPRounds && !seen[w]; round++ {
+				seen[w] = true
+				d.joint = !restricted && joint
+				p, err := run(ctx, w)
+				d.joint = joint
+				if err != nil {
+					return nil, err
+				}
+				tot := total(p)
+				if v := float64(tot.Cycles) * tot.Energy; bestEDP < 0 || v < bestEDP {
+					bestEDP, path = v, p
+				}
+				// the tangent of L*E at (L, E): minimize E*L' + L*E'
+				w = weights{Lat: tot.Energy / max(1, float64(tot.Cycles)), En: 1}
+			}
+		}
+	default:
+		w := map[constraints.Objective]weights{
+			constraints.Latency: {Lat: 1},
+			constraints.Energy:  {En: 1},
+			constraints.Traffic: {Traffic: 1},
+		}[opts.Objective]
+		path, err = run(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+	}
+	s := pr.schedule(cfg, path)
+	s.Mode, s.Objective, s.Status, s.Engine = opts.Mode, string(opts.Objective), status, engine
+	if err := planL3(ctx, s, cfg); err != nil {
+		return nil, err
+	}
+	s.Bound = pr.lowerBound(cfg)
+	s.Gap = gap(s.Predicted, s.Bound, opts.Objective)
+	s.Seconds = time.Since(start).Seconds()
+	return s, nil
+}
+
+func total(path []transition) Figures {
+	var f Figures
+	for _, t := range path {
+		f = f.add(t.fig)
+	}
+	return f
+}
+
+func gap(p, b model.Figures, o constraints.Objective) float64 {
+	var pv, bv float64
+	switch o {
+	case constraints.Energy:
+		pv, bv = p.EnergyPJ, b.EnergyPJ
+	case constraints.Traffic:
+		pv, bv = float64(p.DRAMBytes), float64(b.DRAMBytes)
+	case constraints.EDP:
+		pv, bv = float64(p.LatencyCycles)*p.EnergyPJ, float64(b.LatencyCycles)*b.EnergyPJ
+	default:
+		pv, bv = float64(p.LatencyCycles), float64(b.LatencyCycles)
+	}
+	if pv <= 0 {
+		return 0
+	}
+	return max(0, (pv-bv)/pv)
+}
