@@ -17,6 +17,10 @@ import (
 type OpCmd struct {
 	kpu.Command
 	SrcT, Src2T, DstT int
+	// SrcHome (DstHome) is 1 + the operand whose L3 home Src reads (Dst
+	// writes), in a plan with resident operands (PlanOpResident); 0 for
+	// none. Such an access is absolute (L3 tile and offset).
+	SrcHome, DstHome int
 }
 
 // OpPlan is how one non-GEMM operator (elementwise, softmax, layernorm,

@@ -211,7 +211,7 @@ func (f *Fused) PlaceExt(pl *Placement, cfg *kpu.Config) ([]ExtPlace, error) {
 		b := f.ExtBytes(i)
 		ep := ExtPlace{L3Tile: -1, L2Bank: -1}
 		for t := range l3End {
-			if off := alignUp(l3End[t], opAlign); off+b <= cfg.L3TileBytes {
+			if off := clearOf(pl.Reserved, int64(t)*cfg.L3TileBytes, alignUp(l3End[t], opAlign), b); off+b <= cfg.L3TileBytes {
 				ep.L3Tile, ep.L3Offset = t, off
 				l3End[t] = off + b
 				break
@@ -233,6 +233,21 @@ func (f *Fused) PlaceExt(pl *Placement, cfg *kpu.Config) ([]ExtPlace, error) {
 		out[i] = ep
 	}
 	return out, nil
+}
+
+// clearOf returns the first offset at or after off (aligned) in the L3 tile
+// starting at flat address base where b bytes overlap no reserved range.
+func clearOf(reserved []L3Range, base, off, b int64) int64 {
+	for moved := true; moved; {
+		moved = false
+		for _, r := range reserved {
+			if r.Start < base+off+b && base+off < r.End {
+				off = alignUp(r.End-base, opAlign)
+				moved = true
+			}
+		}
+	}
+	return off
 }
 
 func minOf(s []int64) int64 {
@@ -308,6 +323,64 @@ func EvaluateGEMMOp(ctx context.Context, g *model.Graph, op *model.Operator, m m
 }
 
 func evaluateGEMM(ctx context.Context, p Problem, cv *Conv, fused *Fused, outT model.DType, m model.Mapping, cfg *kpu.Config) (*Cost, error) {
+	return evaluateGEMMRes(ctx, p, cv, fused, outT, m, cfg, nil)
+}
+
+// EvaluateGEMMOpResident is EvaluateGEMMOp under residency r (the stream of
+// WalkResident): what the whole-graph lowering emits for a GEMM step that
+// keeps operands in L3. A bias (no chain) is passed as fused =
+// NewFused(g, op, nil), as the lowering runs it on the drain.
+func EvaluateGEMMOpResident(ctx context.Context, g *model.Graph, op *model.Operator, m model.Mapping, fused *Fused, cfg *kpu.Config, r Residency) (*Cost, error) {
+	shape, ok, err := g.GEMM(op)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("operator %q (%s) is not GEMM-like", op.Name, op.Type)
+	}
+	p, err := NewProblem(op.Name, shape)
+	if err != nil {
+		return nil, err
+	}
+	var cv *Conv
+	if op.Type == model.OpConv2D || op.Type == model.OpConv2DDW {
+		c, err := NewConv(g, op)
+		if err != nil {
+			return nil, err
+		}
+		cv = &c
+	}
+	outT := g.Tensors[op.Outputs[0]].DType
+	if fused != nil {
+		outT = fused.OutT
+	}
+	if r.C && outT.Size() != p.AccBytes() && (m.L3.K < p.K || m.Split.K > 1) {
+		return nil, &InfeasibleError{Problem: p.Name, Shortfall: Shortfall{Level: "l3", What: fmt.Sprintf("a resident C home in %s holding %d-byte partial sums (the mapping splits K)", outT, p.AccBytes()), Need: p.AccBytes(), Have: outT.Size()}}
+	}
+	pl, err := PlaceResident(p, m, cfg, r)
+	if err != nil {
+		return nil, err
+	}
+	var taken []L3Range
+	if fused != nil {
+		ext, err := fused.PlaceExt(pl, cfg)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range ext {
+			start := int64(e.L3Tile)*cfg.L3TileBytes + e.L3Offset
+			taken = append(taken, L3Range{Start: start, End: start + fused.ExtBytes(i)})
+		}
+	}
+	if cv != nil && r.A {
+		if _, _, err := pl.FreeL3(cfg, ZeroBytes(p, m), taken); err != nil {
+			return nil, err
+		}
+	}
+	return evaluateGEMMRes(ctx, p, cv, fused, outT, m, cfg, &r)
+}
+
+func evaluateGEMMRes(ctx context.Context, p Problem, cv *Conv, fused *Fused, outT model.DType, m model.Mapping, cfg *kpu.Config, r *Residency) (*Cost, error) {
 	T := cfg.ComputeTiles
 	vecBase := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers + T
 	nEng := vecBase + T
@@ -344,16 +417,53 @@ func evaluateGEMM(ctx context.Context, p Problem, cv *Conv, fused *Fused, outT m
 			}
 		}
 	}
+	resA, resC := cv != nil && r.has(OpA), cv != nil && r.has(OpC)
+	var zeroEnd int64
+	if resA {
+		// the zero block a padded A block is cleared from (after the
+		// constants, on the next DMA engine)
+		nExt := 0
+		if fused != nil {
+			nExt = len(fused.Ext)
+		}
+		zb := ZeroBytes(p, m)
+		zeroEnd = run(nExt%cfg.DMAEngines, 0, cfg.TransferCycles(kpu.DMA, zb, e))
+		tr.Bytes.L3Write += zb
+	}
+	// cParts moves a C block between L2 and a convolution's resident output
+	// one image at a time (elements of s bytes), from start
+	cParts := func(c *Cmd, start, s int64) int64 {
+		fin := start
+		for _, pt := range cv.OutParts(c.Block, s) {
+			fin = run(c.flat, fin, cfg.TransferCycles(kpu.BlockMover, pt.Rows*c.Block.Cols*s, s))
+		}
+		return fin
+	}
 	narrow := outT != accT
 	lastFinal := make([]bool, T)
 	final := map[[2]int]bool{}
-	err := Walk(ctx, p, m, cfg, func(c *Cmd) error {
+	err := walk(ctx, p, m, cfg, r, func(c *Cmd) error {
 		var ready int64
 		for _, d := range c.Deps {
 			ready = max(ready, end[d])
 		}
 		var fin int64
 		switch {
+		case resA && c.Kind == CmdMoveIn && c.Operand == OpA:
+			parts, padded := cv.Im2col(c.Block)
+			fin = ready
+			if padded {
+				b := c.Block.Rows * c.Block.Cols * e
+				fin = run(c.flat, max(fin, zeroEnd), cfg.TransferCycles(kpu.BlockMover, b, e))
+				tr.Bytes.L3Read += b
+				tr.Bytes.L2Write += b
+			}
+			for _, pt := range parts {
+				b := pt.Elems() * e
+				fin = run(c.flat, fin, cfg.TransferCycles(kpu.BlockMover, b, e))
+				tr.Bytes.L3Read += b
+				tr.Bytes.L2Write += b
+			}
 		case cv != nil && c.Kind == CmdLoad && c.Operand == OpA:
 			parts, padded := cv.Im2col(c.Block)
 			fin = ready
@@ -417,7 +527,11 @@ func evaluateGEMM(ctx context.Context, p Problem, cv *Conv, fused *Fused, outT m
 				tr.Bytes.L2Write += rc * outT.Size()
 			}
 			b := rc * outT.Size()
-			fin = run(c.flat, max(ready, t), cfg.TransferCycles(kpu.BlockMover, b, outT.Size()))
+			if resC {
+				fin = cParts(c, max(ready, t), outT.Size())
+			} else {
+				fin = run(c.flat, max(ready, t), cfg.TransferCycles(kpu.BlockMover, b, outT.Size()))
+			}
 			tr.Bytes.L2Read += b
 			tr.Bytes.L3Write += b
 		default:
@@ -429,7 +543,11 @@ func evaluateGEMM(ctx context.Context, p Problem, cv *Conv, fused *Fused, outT m
 				tr.MACs += c.Block.Rows * c.Block.Cols * c.KLen
 				tr.Bytes.L1Read += fabricRereads(cfg, c.Block.Rows, c.Block.Cols, c.KLen, e)
 			}
-			fin = run(c.flat, ready, c.Cycles)
+			if resC && c.Operand == OpC && (c.Kind == CmdMoveIn || c.Kind == CmdReduceIn || c.Kind == CmdMoveOut) {
+				fin = cParts(c, ready, c.Bytes/(c.Block.Rows*c.Block.Cols))
+			} else {
+				fin = run(c.flat, ready, c.Cycles)
+			}
 			tr.Bytes.account(c, e, ea)
 		}
 		end = append(end, fin)

@@ -55,6 +55,9 @@ type pipeline struct {
 	// single: one slot of every buffer (no overlap of a job's transfers
 	// with the previous job's work), when two do not fit.
 	single bool
+	// res, when set, names the L3-resident operands (no L3 staging) and
+	// the L3 bytes per L3 tile the staging may use (PlanOpResident).
+	res *residentOpts
 }
 
 // markShared finds the inputs whose block is the same in every job.
@@ -142,11 +145,19 @@ func (p *pipeline) layout(cfg *kpu.Config, used int) ([]tileLayout, int64, int64
 	}
 	sharing := int64((used + cfg.L3Tiles - 1) / cfg.L3Tiles)
 	region := cfg.L3TileBytes / sharing / opAlign * opAlign
+	units := []int(nil) // L3 tiles holding the staging (nil: all, t mod L3Tiles)
+	if p.res != nil {
+		units, region = p.res.units(used)
+		sharing = int64((used + len(units) - 1) / len(units))
+	}
 	// L3 slots.
 	var l3 int64
 	direct := len(p.jobs) > 0 && p.jobs[0].direct
 	l3In := make([][2]int64, len(in))
 	for i, b := range in {
+		if p.resident(i) && !direct {
+			continue // read from its home: slot offsets 0, no staging
+		}
 		for s := 0; s < 2; s++ {
 			if s == 1 && (p.single || p.isShared(i)) {
 				l3In[i][1] = l3In[i][0]
@@ -157,7 +168,7 @@ func (p *pipeline) layout(cfg *kpu.Config, used int) ([]tileLayout, int64, int64
 		}
 	}
 	var l3Out [2]int64
-	if !direct {
+	if !direct && !p.residentOut() {
 		for s := 0; s < p.slots(); s++ {
 			l3Out[s] = l3
 			l3 += alignUp(out, opAlign)
@@ -165,6 +176,9 @@ func (p *pipeline) layout(cfg *kpu.Config, used int) ([]tileLayout, int64, int64
 		if p.single {
 			l3Out[1] = l3Out[0]
 		}
+	}
+	if direct && p.res != nil && (p.residentOut() || p.resident(0)) {
+		l3 = 0 // the transfers read or write a home: no L3 staging is used
 	}
 	if l3 > region {
 		return nil, 0, 0, &InfeasibleError{Shortfall: Shortfall{Level: "l3", What: "staging buffers of one compute tile", Need: l3, Have: region}}
@@ -222,6 +236,10 @@ func (p *pipeline) layout(cfg *kpu.Config, used int) ([]tileLayout, int64, int64
 		l := &tl[t]
 		l.l3Unit = t % cfg.L3Tiles
 		base := int64(t/cfg.L3Tiles) * region
+		if units != nil {
+			l.l3Unit = units[t%len(units)]
+			base = int64(t/len(units)) * region
+		}
 		l.l3In = make([][2]int64, len(in))
 		for i := range in {
 			l.l3In[i] = [2]int64{base + l3In[i][0], base + l3In[i][1]}

@@ -20,6 +20,10 @@ var ErrNotVectorOp = errors.New("not a vector-engine operator")
 // the vector engine and stores. The largest job size that fits is chosen,
 // but no larger than needed to give every compute tile a job.
 func PlanOp(ctx context.Context, g *model.Graph, op *model.Operator, cfg *kpu.Config) (*OpPlan, error) {
+	return planOp(ctx, g, op, cfg, nil)
+}
+
+func planOp(ctx context.Context, g *model.Graph, op *model.Operator, cfg *kpu.Config, ro *residentOpts) (*OpPlan, error) {
 	if op.Type.IsGEMMLike() {
 		return nil, fmt.Errorf("operator %q (%s): %w", op.Name, op.Type, ErrNotVectorOp)
 	}
@@ -86,7 +90,7 @@ func PlanOp(ctx context.Context, g *model.Graph, op *model.Operator, cfg *kpu.Co
 	default:
 		return nil, fmt.Errorf("operator %q (%s): %w", op.Name, op.Type, ErrNotVectorOp)
 	}
-	if err := plan.fit(ctx, cfg, total, build); err != nil {
+	if err := plan.fitWith(ctx, cfg, total, build, ro); err != nil {
 		return nil, fmt.Errorf("operator %q (%s): %w", op.Name, op.Type, err)
 	}
 	return plan, nil
@@ -98,6 +102,10 @@ func PlanOp(ctx context.Context, g *model.Graph, op *model.Operator, cfg *kpu.Co
 // out += bias broadcast over the output (LINEAR, MATMUL: along the last dim;
 // CONV2D: per output channel). Operands are [output, bias, output].
 func PlanBias(ctx context.Context, g *model.Graph, op *model.Operator, cfg *kpu.Config) (*OpPlan, error) {
+	return planBias(ctx, g, op, cfg, nil)
+}
+
+func planBias(ctx context.Context, g *model.Graph, op *model.Operator, cfg *kpu.Config, ro *residentOpts) (*OpPlan, error) {
 	if !op.Type.IsGEMMLike() || len(op.Inputs) != 3 || len(op.Outputs) != 1 {
 		return nil, fmt.Errorf("operator %q (%s) has no bias input", op.Name, op.Type)
 	}
@@ -113,7 +121,7 @@ func PlanBias(ctx context.Context, g *model.Graph, op *model.Operator, cfg *kpu.
 	build := func(u int64) (*pipeline, error) {
 		return binaryJobs(out.Shape, bshape, out.Shape, [3]int{0, 1, 2}, out.DType, "add", u)
 	}
-	if err := plan.fit(ctx, cfg, out.Elements(), build); err != nil {
+	if err := plan.fitWith(ctx, cfg, out.Elements(), build, ro); err != nil {
 		return nil, fmt.Errorf("operator %q bias: %w", op.Name, err)
 	}
 	return plan, nil
@@ -123,6 +131,11 @@ func PlanBias(ctx context.Context, g *model.Graph, op *model.Operator, cfg *kpu.
 // halves until the staging buffers fit (two slots of each buffer, or, when
 // no size fits so, one), and emits the stream.
 func (plan *OpPlan) fit(ctx context.Context, cfg *kpu.Config, total int64, build func(units int64) (*pipeline, error)) error {
+	return plan.fitWith(ctx, cfg, total, build, nil)
+}
+
+// fitWith is fit with the resident operands and L3 budget of ro (nil: none).
+func (plan *OpPlan) fitWith(ctx context.Context, cfg *kpu.Config, total int64, build func(units int64) (*pipeline, error), ro *residentOpts) error {
 	start := max(1, (total+int64(cfg.ComputeTiles)-1)/int64(max(cfg.ComputeTiles, 1)))
 	// No job needs more than one L2 bank's worth of elements.
 	start = min(start, max(1, cfg.L2BankBytes))
@@ -138,6 +151,7 @@ func (plan *OpPlan) fit(ctx context.Context, cfg *kpu.Config, total int64, build
 			}
 			p.markShared()
 			p.single = single
+			p.res = ro
 			if _, _, _, err := p.layout(cfg, min(len(p.jobs), cfg.ComputeTiles)); err != nil {
 				if IsInfeasible(err) {
 					lastErr = err

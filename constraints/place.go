@@ -42,6 +42,10 @@ type Placement struct {
 	// GA, GB are the groups per part along m and n.
 	GA, GB  int64
 	Summary model.Placement
+	// Reserved are the L3 ranges of the resident tensors live during the
+	// operator (PlaceResident): no buffer of the mapping, and no fused
+	// constant (Fused.PlaceExt), lies in them.
+	Reserved []L3Range
 }
 
 // Place checks every capacity of mapping m and places its buffers. It
@@ -61,6 +65,8 @@ func (g *geom) fits() error {
 	return err
 }
 
+func (g *geom) place(build bool) (*Placement, error) { return g.placeWith(build, nil) }
+
 func (g *geom) infeasible(s Shortfall) error {
 	return &InfeasibleError{Problem: g.p.Name, Shortfall: s}
 }
@@ -71,7 +77,9 @@ func (g *geom) l2Sizes() [3]int64 {
 	return [3]int64{m2 * k2 * g.e, k2 * n2 * g.e, m2 * n2 * g.ea}
 }
 
-func (g *geom) place(build bool) (*Placement, error) {
+// placeWith places the buffers of the mapping; under residency r (nil: none)
+// the resident operands get no L3 buffers and the others avoid r.Reserved.
+func (g *geom) placeWith(build bool, r *Residency) (*Placement, error) {
 	cfg := g.cfg
 	pl := &Placement{GA: g.ga, GB: g.gb}
 	sz := g.l2Sizes()
@@ -148,6 +156,10 @@ func (g *geom) place(build bool) (*Placement, error) {
 	}
 	// L3: next-fit of groups.
 	nf := nextFit{tileBytes: cfg.L3TileBytes}
+	if r != nil {
+		nf.reserved = r.sortedReserved()
+		pl.Reserved = nf.reserved
+	}
 	if build {
 		nGroups := [3]int64{g.sm * g.ga, g.sn * g.gb, g.sm * g.sn * g.ga * g.gb}
 		for x := OpA; x <= OpC; x++ {
@@ -163,6 +175,9 @@ func (g *geom) place(build bool) (*Placement, error) {
 	}
 	var l3total int64
 	for x := OpA; x <= OpC; x++ {
+		if r.has(x) {
+			continue
+		}
 		for s := 0; s < int(g.b3[x]); s++ {
 			startTile, startOff := nf.tile, nf.off
 			var bytes int64
@@ -208,11 +223,13 @@ func (g *geom) place(build bool) (*Placement, error) {
 	return pl, nil
 }
 
-// nextFit packs items into L3 tiles in order.
+// nextFit packs items into L3 tiles in order, skipping the reserved ranges
+// (sorted by start, flat addresses tile*tileBytes+offset).
 type nextFit struct {
 	tileBytes int64
 	tile      int
 	off       int64
+	reserved  []L3Range
 }
 
 // add places n items of size bytes (size <= tileBytes) and returns the
@@ -220,6 +237,14 @@ type nextFit struct {
 func (f *nextFit) add(size, n int64) (int, int64) {
 	if n == 0 {
 		return f.tile, f.off
+	}
+	if len(f.reserved) > 0 {
+		var t int
+		var o int64
+		for i := int64(0); i < n; i++ {
+			t, o = f.addOne(size)
+		}
+		return t, o
 	}
 	k := min(n, (f.tileBytes-f.off)/size)
 	f.off += k * size

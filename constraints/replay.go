@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/stillwater-sc/kpuopt/kpu"
 	"github.com/stillwater-sc/kpuopt/model"
@@ -81,6 +82,10 @@ func Replay(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config) (*
 	return ReplayWithin(ctx, p, m, cfg, 0)
 }
 
+// endPool recycles the end-time tables of replays (a big mapping has
+// millions of commands; the search replays many).
+var endPool = sync.Pool{New: func() any { s := make([]int64, 0, 1024); return &s }}
+
 // ErrExceeds is returned by ReplayWithin when the mapping's latency is
 // proven to reach the limit before the replay ends.
 var ErrExceeds = errors.New("latency reaches the limit")
@@ -90,7 +95,10 @@ var ErrExceeds = errors.New("latency reaches the limit")
 // left, cannot finish (plus the final move_out and store latencies) before
 // limit. The search uses it to drop a losing candidate early.
 func ReplayWithin(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, limit int64) (*Trace, error) {
-	var fabricLeft, epi int64
+	// dmaLeft is the DMA work not yet run and dmaFree the sum of the DMA
+	// engines' free times: the last DMA command ends no sooner than their
+	// average, (dmaFree + dmaLeft) / engines.
+	var fabricLeft, epi, stallLeft, fabricFree, dmaLeft, dmaFree int64
 	if limit > 0 {
 		est, err := Quick(p, m, cfg)
 		if err != nil {
@@ -100,12 +108,19 @@ func ReplayWithin(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Conf
 			return nil, ErrExceeds
 		}
 		fabricLeft = est.FabricBusy
-		epi = cfg.TransferLatency(kpu.BlockMover) + cfg.TransferLatency(kpu.DMA) + 2
+		epi = max(cfg.TransferLatency(kpu.BlockMover)+cfg.TransferLatency(kpu.DMA)+2, est.FinalMove+est.Tail)
+		// the boundary stalls still ahead are at least the claimed ones
+		// minus the idle time tile 0's fabric has already had (stall.go)
+		stallLeft = est.Stall
+		dmaLeft = est.DMABusy
 	}
+	nd := int64(cfg.DMAEngines)
 	nEng := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers + 2*cfg.ComputeTiles // fabrics, then vector engines
 	free := make([]int64, nEng)
 	busy := make([]int64, nEng)
-	end := make([]int64, 0, 1024)
+	endp := endPool.Get().(*[]int64)
+	end := (*endp)[:0]
+	defer func() { *endp = end[:0]; endPool.Put(endp) }()
 	tr := &Trace{}
 	e, ea := p.ElemBytes(), p.AccBytes()
 	err := Walk(ctx, p, m, cfg, func(c *Cmd) error {
@@ -119,6 +134,13 @@ func ReplayWithin(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Conf
 			}
 		}
 		fin := start + c.Cycles
+		if limit > 0 && c.Engine.Kind == kpu.DMA {
+			dmaFree += fin - free[c.flat]
+			dmaLeft -= c.Cycles
+			if ceilDiv(dmaFree+dmaLeft, nd) >= limit {
+				return ErrExceeds
+			}
+		}
 		free[c.flat] = fin
 		busy[c.flat] += c.Cycles
 		end = append(end, fin)
@@ -133,7 +155,9 @@ func ReplayWithin(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Conf
 			tr.MACs += c.Block.Rows * c.Block.Cols * c.KLen
 			if limit > 0 && c.Tile == 0 {
 				fabricLeft -= c.Cycles
-				if fin+fabricLeft+epi >= limit {
+				stallLeft -= start - fabricFree
+				fabricFree = fin
+				if fin+fabricLeft+max(stallLeft, 0)+epi >= limit {
 					return ErrExceeds
 				}
 			}

@@ -94,6 +94,10 @@ func TestStallBoundHolds(t *testing.T) {
 			if est.Stall > 0 {
 				claimed++
 			}
+			// the cutoff never drops a mapping that beats the limit
+			if w, err := ReplayWithin(ctx, p, m, cfg, tr.Cycles+1); err != nil || w.Cycles != tr.Cycles {
+				t.Errorf("%s %v %+v: replay within %d: %v (cycles %d)", c.cfg, p, m, tr.Cycles+1, err, tr.Cycles)
+			}
 		}
 		if checked == 0 {
 			t.Errorf("%s %v: no feasible random mapping", c.cfg, p)

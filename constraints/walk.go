@@ -82,6 +82,7 @@ type walker struct {
 	next  int
 	dma   int // round-robin counter
 	nDMA  int
+	res   *Residency // resident operands (nil: none)
 
 	// engines per compute tile
 	bm, st [][]int
@@ -132,17 +133,38 @@ func engineSet(count, tiles, t int) []int {
 // It fails on an illegal mapping (see Check) and stops early when visit
 // returns an error or ctx is done.
 func Walk(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, visit func(*Cmd) error) error {
+	return walk(ctx, p, m, cfg, nil, visit)
+}
+
+// WalkResident is Walk under residency r (CheckResident must hold): no DMA
+// command moves a resident operand. The BlockMovers read a resident A or B
+// group from its home (a move_in depends on no load) and write a resident
+// C group to its home; a C3 visit after the first of a block (an L3 k step
+// after the first) reads the partial sums the previous visit left in the
+// home, so its first reads of a group depend on that visit's last move_out
+// of the group. The commands keep their L3Slot and Group (the lowering
+// addresses a resident operand's groups by their Block in the home).
+func WalkResident(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, r Residency, visit func(*Cmd) error) error {
+	return walk(ctx, p, m, cfg, &r, visit)
+}
+
+func walk(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, r *Residency, visit func(*Cmd) error) error {
 	g, err := newGeom(p, m, cfg)
 	if err != nil {
 		return err
 	}
-	if err := g.fits(); err != nil {
+	if r == nil {
+		err = g.fits()
+	} else {
+		err = g.checkResident(r)
+	}
+	if err != nil {
 		return err
 	}
 	if cfg.DMAEngines < 1 || cfg.BlockMovers < 1 || cfg.Streamers < 1 {
 		return fmt.Errorf("machine %s: needs at least one DMA engine, block mover and streamer (has %d, %d, %d)", cfg.Name, cfg.DMAEngines, cfg.BlockMovers, cfg.Streamers)
 	}
-	w := &walker{g: g, cfg: cfg, ctx: ctx, visit: visit, nDMA: cfg.DMAEngines}
+	w := &walker{g: g, cfg: cfg, ctx: ctx, visit: visit, nDMA: cfg.DMAEngines, res: r}
 	fab := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers
 	w.base = [5]int{0, cfg.DMAEngines, cfg.DMAEngines + cfg.BlockMovers, fab, fab + cfg.ComputeTiles}
 	used := int(g.sm * g.sn * g.sk)
@@ -414,6 +436,14 @@ func (w *walker) beginL3Visit(x Operand, b int64, idx [3]int64) (int, error) {
 	}
 	key := [3]int64{b, idx[0], idx[1]}
 	prev := w.cBlock[key]
+	if w.res.has(x) {
+		// no loads: a resident C's partial sums are in its home, written
+		// by the previous visit's last move_outs (endC3Visit saved them)
+		if x == OpC && prev != nil {
+			copy(w.dmaLoad[OpC][slot], prev)
+		}
+		return v, nil
+	}
 	err := w.groupsOf(x, idx, func(grp int64, blk Block) error {
 		blk.Batch = b
 		c := w.newCmd(CmdLoad, x, -1)
@@ -454,6 +484,14 @@ func (w *walker) endC3Visit(b int64, idx [3]int64) error {
 		}
 	} else {
 		delete(w.cBlock, key)
+	}
+	if w.res.has(OpC) {
+		// no stores: the next visit of the block reads the home after the
+		// last move_out of each group
+		if saved != nil {
+			copy(saved, w.cWrite[slot])
+		}
+		return nil
 	}
 	return w.groupsOf(OpC, idx, func(grp int64, blk Block) error {
 		blk.Batch = b

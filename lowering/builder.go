@@ -23,6 +23,10 @@ type Builder struct {
 	// writers[tensor] maps an engine to the last command of that engine that
 	// wrote the tensor in DRAM.
 	writers map[string]map[kpu.Engine]int
+	// fullFence makes every operator start after the last command of every
+	// engine (beginOp), set when operators may end without DMA stores
+	// (L3-resident outputs).
+	fullFence bool
 }
 
 // NewBuilder starts a program for graph g (embedded in the program; may be

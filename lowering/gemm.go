@@ -206,6 +206,9 @@ func (bl *Builder) LowerGEMM(ctx context.Context, g *model.Graph, op *model.Oper
 // here precedes one of its DMA stores, so this fence orders the new
 // operator's reuse of on-chip memory after everything before it.
 func (bl *Builder) beginOp() []int {
+	if bl.fullFence {
+		return bl.lastOfEngines()
+	}
 	last := map[int]int{}
 	for i := range bl.prog.Commands {
 		c := &bl.prog.Commands[i]
@@ -234,6 +237,8 @@ type gemmLowering struct {
 	inDeps       [2][]int
 	final        [][]bool     // [C3 slot][group]: the last write into the group was final
 	lastFinal    map[int]bool // per compute tile: the last matmul ended the reduction
+	// home[X] is the L3 home of a resident operand X (nil: in DRAM)
+	home [3]*l3Home
 }
 
 func (l *gemmLowering) emit(c kpu.Command, walkDeps []int, extra ...int) int {
@@ -263,6 +268,9 @@ func (l *gemmLowering) label(x constraints.Operand, blk constraints.Block) strin
 // group of operand x, slot, group index.
 func (l *gemmLowering) l3Access(c *constraints.Cmd, dt model.DType) *kpu.Access {
 	x := c.Operand
+	if h := l.home[x]; h != nil {
+		return h.access(l.bl.cfg, c.Block, dt)
+	}
 	it := l.pl.L3[x][c.L3Slot][c.Group]
 	k3 := l.gop.m.L3.K
 	blk := c.Block
@@ -348,7 +356,11 @@ func (l *gemmLowering) visit(c *constraints.Cmd) error {
 			cmd.Op = kpu.OpTranspose
 		}
 		cmd.Dst = l.l2Access(c.Tile, c.Operand, c.L2Slot, blk.Rows, blk.Cols, cmd.DType)
-		id = l.emit(cmd, c.Deps)
+		var extra []int
+		if l.home[c.Operand] != nil && c.Operand != constraints.OpC {
+			extra = l.inDeps[c.Operand]
+		}
+		id = l.emit(cmd, c.Deps, extra...)
 	case constraints.CmdConvert:
 		src := l.l2Access(c.Tile, constraints.OpC, c.L2Slot, blk.Rows, blk.Cols, accT)
 		dst := l.l2Access(c.Tile, constraints.OpC, c.L2Slot, blk.Rows, blk.Cols, outT)
@@ -394,6 +406,7 @@ func (l *gemmLowering) visit(c *constraints.Cmd) error {
 		cmd.Src = l.l2Access(c.Tile, constraints.OpC, slot, blk.Rows, blk.Cols, dtOut)
 		cmd.Dst = l.l3Access(c, dtOut)
 		id = l.emit(cmd, c.Deps, extra...)
+		l.wroteHome(id)
 	case constraints.CmdFeed:
 		cmd := kpu.Command{Label: l.label(c.Operand, blk), Engine: c.Engine, Op: kpu.OpFeedRows, DType: dt}
 		if c.Operand == constraints.OpB {

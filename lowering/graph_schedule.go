@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/stillwater-sc/kpuopt/constraints"
 	"github.com/stillwater-sc/kpuopt/kpu"
 	"github.com/stillwater-sc/kpuopt/model"
 )
@@ -19,11 +20,13 @@ func ScheduleOf(gs *model.GraphSchedule) Schedule {
 	return s
 }
 
-// LowerGraphSchedule lowers a graph schedule that keeps every tensor in DRAM
-// into one program of g, with the operators in the schedule's order: a step
-// with FusedOps runs them on its GEMM's drain path (LowerFused), every other
-// step as LowerOp does. L3 residency is not lowered here: a schedule with
-// resident tensors or operands is rejected.
+// LowerGraphSchedule lowers a graph schedule into one program of g, with the
+// operators in the schedule's order: a step with FusedOps runs them on its
+// GEMM's drain path (LowerFused), every other step as LowerOp does. A
+// resident tensor lives in L3 at its planned home over its lifetime and
+// never touches DRAM (docs/graph-schedules.md, "Residency"): its producer
+// writes the home, its consumers read it, and every step's own L3 buffers
+// avoid the homes of the tensors live during it.
 func LowerGraphSchedule(ctx context.Context, g *model.Graph, gs *model.GraphSchedule, cfg *kpu.Config) (*kpu.Program, error) {
 	return LowerGraphScheduleWith(ctx, g, gs, cfg, ScheduleOptions{})
 }
@@ -38,11 +41,13 @@ type ScheduleOptions struct {
 	ResidentInDRAM bool
 }
 
+// stepResident reports whether step st keeps an operand in L3.
+func stepResident(st *model.ScheduledOp) bool {
+	return st.ResidentA || st.ResidentB || st.ResidentC || len(st.ResidentIn) > 0 || len(st.ResidentOut) > 0
+}
+
 // LowerGraphScheduleWith is LowerGraphSchedule with options.
 func LowerGraphScheduleWith(ctx context.Context, g *model.Graph, gs *model.GraphSchedule, cfg *kpu.Config, opts ScheduleOptions) (*kpu.Program, error) {
-	if len(gs.Resident) > 0 && !opts.ResidentInDRAM {
-		return nil, fmt.Errorf("lower schedule of %q: %d L3-resident tensors: residency is not lowered by LowerGraphSchedule", g.Name, len(gs.Resident))
-	}
 	byName := map[string]*model.Operator{}
 	for _, op := range g.Operators {
 		byName[op.Name] = op
@@ -59,16 +64,27 @@ func LowerGraphScheduleWith(ctx context.Context, g *model.Graph, gs *model.Graph
 		return nil, err
 	}
 	sched := ScheduleOf(gs)
-	for _, st := range gs.Ops {
-		if !opts.ResidentInDRAM && (st.ResidentA || st.ResidentB || st.ResidentC || len(st.ResidentIn) > 0 || len(st.ResidentOut) > 0) {
-			return nil, fmt.Errorf("lower schedule of %q: step %q keeps tensors in L3: residency is not lowered by LowerGraphSchedule", g.Name, st.Name)
+	var homes *residentHomes
+	if !opts.ResidentInDRAM {
+		if homes, err = newResidentHomes(gs, cfg); err != nil {
+			return nil, fmt.Errorf("lower schedule of %q: %w", g.Name, err)
 		}
+		b.fullFence = len(gs.Resident) > 0
+	}
+	for i := range gs.Ops {
+		st := &gs.Ops[i]
 		op := byName[st.Name]
 		if op == nil {
 			return nil, fmt.Errorf("lower schedule of %q: step %q names no operator", g.Name, st.Name)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("lower schedule of %q: %w", g.Name, err)
+		}
+		if homes != nil && (stepResident(st) || len(homes.live(i)) > 0) {
+			if err := b.lowerResidentStep(ctx, g, op, st, byName, homes, i); err != nil {
+				return nil, fmt.Errorf("lower schedule of %q: step %d: %w", g.Name, i, err)
+			}
+			continue
 		}
 		if len(st.FusedOps) > 0 {
 			if st.Mapping == nil {
@@ -90,4 +106,96 @@ func LowerGraphScheduleWith(ctx context.Context, g *model.Graph, gs *model.Graph
 		}
 	}
 	return b.Program(), nil
+}
+
+// lowerResidentStep lowers step i of a schedule with resident tensors: its
+// resident operands read from (written to) their homes, its own L3 buffers
+// placed around the homes live during the step.
+func (bl *Builder) lowerResidentStep(ctx context.Context, g *model.Graph, op *model.Operator, st *model.ScheduledOp, byName map[string]*model.Operator, homes *residentHomes, i int) error {
+	live := homes.live(i)
+	if !op.Type.IsGEMMLike() {
+		if st.Mapping != nil || len(st.FusedOps) > 0 {
+			return fmt.Errorf("step %q (%s) has a GEMM mapping or fused operators", st.Name, op.Type)
+		}
+		res := map[int]int64{}
+		for _, n := range st.ResidentIn {
+			for k, in := range op.Inputs {
+				if in == n {
+					if res[k] = homes.home(n); res[k] < 0 {
+						return fmt.Errorf("operator %q: input %q is marked resident but has no L3 home", op.Name, n)
+					}
+				}
+			}
+		}
+		for _, n := range st.ResidentOut {
+			if n != op.Outputs[0] {
+				return fmt.Errorf("operator %q: resident output %q is not its output %q", op.Name, n, op.Outputs[0])
+			}
+			k := len(op.Inputs)
+			if res[k] = homes.home(n); res[k] < 0 {
+				return fmt.Errorf("operator %q: output %q is marked resident but has no L3 home", op.Name, n)
+			}
+		}
+		if err := bl.lowerPlanResident(ctx, g, op, res, live); err != nil {
+			return fmt.Errorf("operator %q (%s): %w", op.Name, op.Type, err)
+		}
+		return nil
+	}
+	if st.Mapping == nil {
+		return fmt.Errorf("operator %q (%s) has no mapping in the schedule", op.Name, op.Type)
+	}
+	out := st.Output
+	if out == "" {
+		out = op.Outputs[0]
+	}
+	res := &gemmResidency{r: constraints.Residency{A: st.ResidentA, B: st.ResidentB, C: st.ResidentC, Reserved: live}, home: [3]int64{-1, -1, -1}}
+	names := [3]string{op.Inputs[0], op.Inputs[1], out}
+	flags := [3]bool{st.ResidentA, st.ResidentB, st.ResidentC}
+	for x := range names {
+		if !flags[x] {
+			continue
+		}
+		res.name[x] = names[x]
+		if res.home[x] = homes.home(names[x]); res.home[x] < 0 {
+			return fmt.Errorf("operator %q: operand %q is marked resident but has no L3 home", op.Name, names[x])
+		}
+	}
+	var f *constraints.Fused
+	var err error
+	if len(st.FusedOps) > 0 {
+		chain := make([]*model.Operator, len(st.FusedOps))
+		for j, n := range st.FusedOps {
+			if chain[j] = byName[n]; chain[j] == nil {
+				return fmt.Errorf("step %q fuses %q, which names no operator", st.Name, n)
+			}
+		}
+		if f, err = constraints.NewFused(g, op, chain); err != nil {
+			return err
+		}
+	} else if len(op.Inputs) == 3 {
+		// the bias on the drain when it fits beside the buffers, else a
+		// separate pass, in place on the output (in its home if resident)
+		f, err = constraints.BiasOnDrainResident(g, op, *st.Mapping, bl.cfg, res.r)
+		if err != nil && !constraints.IsInfeasible(err) {
+			return err
+		}
+		if err != nil {
+			if err := bl.lowerGEMMOpRes(ctx, g, op, *st.Mapping, nil, res); err != nil {
+				return err
+			}
+			plan, err := constraints.BiasPlanResident(ctx, g, op, bl.cfg, res.r, res.home[constraints.OpC])
+			if err != nil {
+				return fmt.Errorf("operator %q bias: %w", op.Name, err)
+			}
+			homes := map[int]int64{}
+			if res.r.C {
+				homes[0], homes[2] = res.home[constraints.OpC], res.home[constraints.OpC]
+			}
+			if err := bl.emitResidentPlan(g, plan, homes); err != nil {
+				return fmt.Errorf("operator %q bias: %w", op.Name, err)
+			}
+			return nil
+		}
+	}
+	return bl.lowerGEMMOpRes(ctx, g, op, *st.Mapping, f, res)
 }

@@ -292,8 +292,9 @@ func TestFusedSchedule(t *testing.T) {
 	}
 }
 
-// TestResidentInDRAM: a schedule with residency is rejected, or lowered with
-// its resident tensors kept in DRAM on request.
+// TestResidentInDRAM: a schedule whose resident tensor has no planned L3
+// home is rejected, or lowered with its resident tensors kept in DRAM on
+// request.
 func TestResidentInDRAM(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t, "edge_ai")
@@ -308,7 +309,7 @@ func TestResidentInDRAM(t *testing.T) {
 			gs.Ops[i].ResidentC = true
 		}
 	}
-	if _, err := LowerGraphSchedule(ctx, g, gs, cfg); err == nil || !strings.Contains(err.Error(), "residency is not lowered") {
+	if _, err := LowerGraphSchedule(ctx, g, gs, cfg); err == nil || !strings.Contains(err.Error(), "has no L3 offset") {
 		t.Fatalf("resident schedule: got %v", err)
 	}
 	prog, err := LowerGraphScheduleWith(ctx, g, gs, cfg, ScheduleOptions{ResidentInDRAM: true})

@@ -33,10 +33,22 @@ type extLowering struct {
 	ext      []constraints.ExtPlace
 	extMoves [][]int // per compute tile: the moves of the constants into its L2
 	out      matrix  // where final C blocks go (the chain's output when fused)
+	// a convolution with a resident input: the L3 zero block padded A
+	// blocks are cleared from, and its fill
+	zeroTile int
+	zeroOff  int64
+	zeroFill int
 }
 
 // lowerGEMMOp lowers op (its first two inputs) with the extensions.
 func (bl *Builder) lowerGEMMOp(ctx context.Context, g *model.Graph, op *model.Operator, m model.Mapping, f *constraints.Fused) error {
+	return bl.lowerGEMMOpRes(ctx, g, op, m, f, nil)
+}
+
+// lowerGEMMOpRes is lowerGEMMOp with the operands res keeps in L3 (nil:
+// none): constraints.WalkResident's stream, the mapping's buffers placed
+// around the live resident tensors (constraints.PlaceResident).
+func (bl *Builder) lowerGEMMOpRes(ctx context.Context, g *model.Graph, op *model.Operator, m model.Mapping, f *constraints.Fused, res *gemmResidency) error {
 	core := *op
 	core.Inputs = op.Inputs[:min(2, len(op.Inputs))]
 	var gop *gemmOp
@@ -56,7 +68,12 @@ func (bl *Builder) lowerGEMMOp(ctx context.Context, g *model.Graph, op *model.Op
 		return err
 	}
 	cfg := bl.cfg
-	pl, err := constraints.Place(gop.p, m, cfg)
+	var pl *constraints.Placement
+	if res != nil {
+		pl, err = constraints.PlaceResident(gop.p, m, cfg, res.r)
+	} else {
+		pl, err = constraints.Place(gop.p, m, cfg)
+	}
 	if err != nil {
 		return fmt.Errorf("operator %q: %w", op.Name, err)
 	}
@@ -90,10 +107,25 @@ func (bl *Builder) lowerGEMMOp(ctx context.Context, g *model.Graph, op *model.Op
 	l.lastFinal = map[int]bool{}
 	l.inDeps = [2][]int{bl.ReadDeps(gop.a.tensor), bl.ReadDeps(gop.b.tensor)}
 	xl.gemmLowering = l
+	if res != nil {
+		if err := l.setHomes(res, &xl.out); err != nil {
+			return fmt.Errorf("operator %q: %w", op.Name, err)
+		}
+	}
 	if f != nil {
 		xl.loadConstants(m.Split.M * m.Split.N)
 	}
-	if err := constraints.Walk(ctx, gop.p, m, cfg, xl.visit); err != nil {
+	if cv != nil && res != nil && res.r.A {
+		if err := xl.fillZero(); err != nil {
+			return fmt.Errorf("operator %q: %w", op.Name, err)
+		}
+	}
+	if res != nil {
+		err = constraints.WalkResident(ctx, gop.p, m, cfg, res.r, xl.visit)
+	} else {
+		err = constraints.Walk(ctx, gop.p, m, cfg, xl.visit)
+	}
+	if err != nil {
 		return fmt.Errorf("operator %q: lowering: %w", op.Name, err)
 	}
 	return nil
@@ -132,7 +164,18 @@ func (xl *extLowering) visit(c *constraints.Cmd) error {
 	l := xl.gemmLowering
 	accT := l.gop.p.DType.Accumulator()
 	var id int
+	homeA, homeC := xl.cv != nil && l.home[constraints.OpA] != nil, xl.cv != nil && l.home[constraints.OpC] != nil
 	switch {
+	case homeA && c.Kind == constraints.CmdMoveIn && c.Operand == constraints.OpA:
+		id = xl.gatherA(c)
+	case homeC && c.Kind == constraints.CmdMoveIn && c.Operand == constraints.OpC:
+		id = xl.convHomeC(c, l.l2Access(c.Tile, constraints.OpC, c.L2Slot, c.Block.Rows, c.Block.Cols, accT), accT, false)
+	case homeC && c.Kind == constraints.CmdReduceIn:
+		sc := l.pl.Scratch
+		on := &kpu.Access{Level: kpu.L2, Unit: c.Tile*l.banksPerTile + sc.Bank, Addr: sc.Offset, Shape: []int64{c.Block.Rows, c.Block.Cols}, DType: accT}
+		id = xl.convHomeC(c, on, accT, false)
+	case homeC && c.Kind == constraints.CmdMoveOut && !(xl.f != nil && l.lastFinal[c.Tile]):
+		id = xl.convMoveOut(c)
 	case xl.cv != nil && c.Kind == constraints.CmdLoad && c.Operand == constraints.OpA:
 		id = xl.loadA(c)
 	case xl.cv != nil && c.Kind == constraints.CmdLoad && c.Operand == constraints.OpC:
@@ -192,7 +235,12 @@ func (xl *extLowering) drain(c *constraints.Cmd) int {
 	}
 	l.final[c.L3Slot][c.Group] = true
 	dt := f.OutT
+	if xl.cv != nil && l.home[constraints.OpC] != nil {
+		return xl.convHomeC(c, l.l2Access(t, constraints.OpC, c.L2Slot, blk.Rows, blk.Cols, dt), dt, true, last)
+	}
 	cmd := kpu.Command{Label: l.label(constraints.OpC, blk), Engine: c.Engine, Op: kpu.OpMove, DType: dt,
 		Src: l.l2Access(t, constraints.OpC, c.L2Slot, blk.Rows, blk.Cols, dt), Dst: l.l3Access(c, dt)}
-	return l.emit(cmd, c.Deps, last)
+	id := l.emit(cmd, c.Deps, last)
+	l.wroteHome(id)
+	return id
 }

@@ -158,15 +158,23 @@ func greedyMapping(p constraints.Problem, cfg *kpu.Config, o constraints.Objecti
 		// the largest L2 tile (by volume, then output area) that fits double buffered
 		type tile struct{ m, n, k int64 }
 		var l2s []tile
+		// only tiles whose A, B and C slots each fit one L1 buffer / L2 bank
+		// (constraints.Check rejects the others): on huge dims the full
+		// product of the candidate lists would not fit in memory
+		e, ea := p.ElemBytes(), p.AccBytes()
+		feed := min(cfg.L1BufferBytes, cfg.L2BankBytes)
 		for _, m2 := range sp.Tiles[0] {
 			if m2 > mpMax {
 				break
 			}
 			for _, n2 := range sp.Tiles[1] {
-				if n2 > npMax {
+				if n2 > npMax || m2*n2*ea > cfg.L2BankBytes {
 					break
 				}
 				for _, k2 := range sp.Tiles[2] {
+					if m2*k2*e > feed || k2*n2*e > feed {
+						break
+					}
 					l2s = append(l2s, tile{m2, n2, k2})
 				}
 			}
@@ -215,6 +223,9 @@ func greedyL3(p constraints.Problem, cfg *kpu.Config, sp *constraints.Space, m m
 				continue
 			}
 			for _, k3 := range sp.Tiles[2] {
+				if (m3*k3+k3*n3)*p.ElemBytes()+m3*n3*p.AccBytes() > cfg.L3Bytes() {
+					break // not even single buffered (the loop below needs at least this)
+				}
 				if k3 >= m.L2.K {
 					l3s = append(l3s, tile{m3, n3, k3})
 				}

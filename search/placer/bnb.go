@@ -3,9 +3,7 @@ package placer
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 
 	"github.com/stillwater-sc/kpuopt/constraints/alloc"
@@ -47,7 +45,8 @@ import (
 // Beyond plain backtracking: a time boundary no unplaced buffer crosses
 // splits the problem into parts solved one after the other (split); failed
 // parts are remembered (key, failed); and the search restarts with growing
-// node budgets and varied candidate orders (fit).
+// node budgets and varied candidate orders (fit). Parts are solved smallest
+// first (orderParts).
 type bnb struct {
 	ctx context.Context
 
@@ -70,20 +69,26 @@ type bnb struct {
 	placed []bool
 	off    []int64
 	top    []int64 // per section: highest end of a placed buffer
-	topBuf []int32 // per section: the placed buffer that ends at top (-1: none)
 	rem    []int64 // per section: total size of unplaced buffers
-	closed []int64 // per section: level at which it is closed (notClosed: none)
+	// Per section, ul[t][:uln[t]] are the unplaced buffers live in t (in
+	// no particular order); place swaps a buffer past the end, unplace
+	// (strictly in reverse order) just extends the prefix again. upos holds
+	// each buffer's index in ul[t], at uposBase[k]+t-sLo[k].
+	ul       [][]int32
+	uln      []int32
+	upos     []int32
+	uposBase []int32
+	closed   []int64 // per section: level at which it is closed (notClosed: none)
 
-	topTrail    []int64 // old tops, pushed by place, popped by unplace
-	topBufTrail []int32 // old topBuf entries, alongside topTrail
-	closeTrail  []int64 // (section, old closed level) pairs
-	placeLog    []int32 // placed buffers in order, to unwind a failed conjunction
-	lbv         []int64 // scratch: lower bounds of unplaced buffers
-	isCand      []bool  // scratch: which buffers can start at the current level
-	items       []item  // scratch for bound
-	tight       []bool  // scratch: per section, no room for waste (bound)
-	reach       []bool  // scratch for ceiling
-	cands       []cand  // scratch for branching, used as a stack
+	topTrail   []int64 // old tops, pushed by place, popped by unplace
+	closeTrail []int64 // (section, old closed level) pairs
+	placeLog   []int32 // placed buffers in order, to unwind a failed conjunction
+	lbv        []int64 // scratch: lower bounds of unplaced buffers
+	isCand     []bool  // scratch: which buffers can start at the current level
+	items      []item  // scratch for bound
+	tight      []bool  // scratch: per section, no room for waste (bound)
+	reach      []bool  // scratch for ceiling
+	cands      []cand  // scratch for branching, used as a stack
 
 	// Failed subproblems, keyed by a 128-bit hash of everything a subproblem
 	// depends on (see key); cleared for every capacity.
@@ -92,7 +97,8 @@ type bnb struct {
 
 	// Restarts: each run tries candidates in its own order (valueOrders),
 	// alternates the section rule (leftmost), and,
-	// from the second round on, breaks ties at random; it gives up after
+	// from the second round on, breaks ties at random and now and then
+	// promotes a candidate by one point (bumpOdds); it gives up after
 	// its node budget (limited), and the next run starts over, keeping the
 	// proven failures. Budgets follow the Luby sequence, so they grow without
 	// bound and the search stays complete.
@@ -101,7 +107,6 @@ type bnb struct {
 	shuffle   *rand.Rand
 	nodeLimit int64 // abort (limited = true) at this node count; 0: none
 	limited   bool
-	noise     int
 }
 
 const notClosed = -1
@@ -185,10 +190,24 @@ func newBnb(ctx context.Context, p *alloc.Problem) *bnb {
 			s.live[t] = append(s.live[t], k)
 		}
 	}
+	s.ul = make([][]int32, s.nsec)
+	s.uln = make([]int32, s.nsec)
+	s.uposBase = make([]int32, n)
+	var total int32
+	for k := range s.orig {
+		s.uposBase[k] = total
+		total += s.sHi[k] - s.sLo[k]
+	}
+	s.upos = make([]int32, total)
+	for t := range s.ul {
+		s.ul[t] = slices.Clone(s.live[t])
+		for i, k := range s.ul[t] {
+			s.upos[s.uposBase[k]+int32(t)-s.sLo[k]] = int32(i)
+		}
+	}
 	s.placed = make([]bool, n)
 	s.off = make([]int64, n)
 	s.top = make([]int64, s.nsec)
-	s.topBuf = make([]int32, s.nsec)
 	s.rem = make([]int64, s.nsec)
 	s.closed = make([]int64, s.nsec)
 	s.lbv = make([]int64, n)
@@ -215,7 +234,8 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	}
 	n := len(s.orig)
 	for t := range s.top {
-		s.top[t], s.rem[t], s.closed[t], s.topBuf[t] = 0, 0, notClosed, -1
+		s.top[t], s.rem[t], s.closed[t] = 0, 0, notClosed
+		s.uln[t] = int32(len(s.ul[t]))
 	}
 	for k := 0; k < n; k++ {
 		s.placed[k] = false
@@ -232,24 +252,18 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 		}
 	}
 	s.topTrail, s.closeTrail, s.placeLog = s.topTrail[:0], s.closeTrail[:0], s.placeLog[:0]
-	s.topBufTrail = s.topBufTrail[:0]
 	clear(s.failed)
 	base := restartBase(n)
 	for run := 0; ; run++ {
 		s.order = run % valueOrders
 		s.leftmost = run%2 == 1
 		s.shuffle = nil
-		s.noise = expNoise
-		if expNoise < 0 {
-			s.noise = 8 << (run % -expNoise)
-		}
-		if run >= expShuffleFrom {
+		if run >= valueOrders {
 			s.shuffle = rand.New(rand.NewPCG(uint64(run), 0x616c6c6f63))
 		}
 		s.nodeLimit = s.nodes + base*luby(run+1)
 		s.abort, s.limited = false, false
 		if s.solve(0, s.nsec, 0) {
-			lastRun = run
 			break
 		}
 		if !s.limited || s.ctx.Err() != nil {
@@ -309,12 +323,7 @@ func (s *bnb) key(lo, hi int, L int64) [2]uint64 {
 }
 
 // search is solve without the memo.
-var dumpHook func(*bnb)
-
 func (s *bnb) search(lo, hi int, L int64) bool {
-	if dumpHook != nil {
-		dumpHook(s)
-	}
 	s.nodes++
 	if s.nodes&255 == 0 && s.ctx.Err() != nil {
 		s.abort = true
@@ -364,6 +373,7 @@ func (s *bnb) search(lo, hi int, L int64) bool {
 			return true // nothing left in scope
 		}
 		pmark := len(s.placeLog)
+		s.orderParts(parts)
 		for i := 0; i < len(parts); i += 2 {
 			if !s.solve(parts[i], parts[i+1], L) {
 				s.unwind(pmark)
@@ -407,8 +417,8 @@ func (s *bnb) search(lo, hi int, L int64) bool {
 		for _, k := range s.live[best] {
 			if s.isCand[k] {
 				sc := s.flush(k, L)
-				if s.shuffle != nil && s.noise > 0 && s.shuffle.IntN(s.noise) == 0 {
-					sc += 1 << 40
+				if s.shuffle != nil && s.shuffle.IntN(bumpOdds) == 0 {
+					sc += scoreUnit // see bumpOdds
 				}
 				s.cands = append(s.cands, cand{k, sc})
 			}
@@ -504,7 +514,7 @@ func (s *bnb) markCandidates(lo, hi int, L int64, useLB bool) {
 // counting no further than limit when limit > 0.
 func (s *bnb) count(t int, limit int) int {
 	c := 0
-	for _, k := range s.live[t] {
+	for _, k := range s.ul[t][:s.uln[t]] {
 		if s.isCand[k] {
 			c++
 			if c == limit {
@@ -536,7 +546,10 @@ func (s *bnb) candidate(k int32, L int64) bool {
 
 // flush scores how well candidate k fits the skyline at L: one point for each
 // end of its lifetime that meets a wall (a section that is higher, or the
-// edge of time), since buffers that fill a valley exactly are usually right.
+// edge of time), since buffers that fill a valley exactly are usually right;
+// one point for each end where its new top (L+size) is level with the
+// neighbouring section's top, since a flat skyline leaves room for long
+// buffers; two when an equal-size buffer that meets it in time sits at L.
 func (s *bnb) flush(k int32, L int64) int {
 	score := 0
 	if lo := s.sLo[k]; lo == 0 || s.top[lo-1] > L {
@@ -560,7 +573,7 @@ func (s *bnb) flush(k int32, L int64) int {
 		}
 	}
 	// Within equal flush scores, each run's value order breaks ties its own way.
-	const big = 1 << 40
+	const big = scoreUnit
 	switch s.order {
 	case 1:
 		return score*big + int(min(s.size[k], big-1))
@@ -573,6 +586,17 @@ func (s *bnb) flush(k int32, L int64) int {
 	}
 	return score
 }
+
+// scoreUnit is one point of flush's score (the tie-breaks live below it).
+const scoreUnit = 1 << 40
+
+// bumpOdds: in the randomized runs, each candidate gets one extra point with
+// probability 1/bumpOdds at every branching, so that, run after run, the
+// search also tries the candidates the score ranks second near the root of
+// its dive. Random tie-breaking alone keeps repeating the same top-ranked
+// choices; on the generated instances this was the difference between
+// solving in a few hundred milliseconds and not within ten seconds.
+const bumpOdds = 16
 
 // valueOrders is the number of candidate orders the restarts cycle through.
 const valueOrders = 5
@@ -636,34 +660,43 @@ func (s *bnb) bound(lo, hi int, L int64) bool {
 		if s.rem[t] == 0 {
 			continue
 		}
-		// The lowest bound covers all the section's buffers; only those with
-		// a higher bound need sorting (usually few).
+		// One pass over the section gathers its unplaced buffers and their
+		// lowest bound, which covers them all.
+		items := s.items[:0]
 		lbMin := int64(-1)
-		for _, k := range s.live[t] {
-			if !s.placed[k] && (lbMin < 0 || s.lbv[k] < lbMin) {
-				lbMin = s.lbv[k]
+		for _, k := range s.ul[t][:s.uln[t]] {
+			lb := s.lbv[k]
+			items = append(items, item{lb, s.size[k]})
+			if lbMin < 0 || lb < lbMin {
+				lbMin = lb
 			}
 		}
+		s.items = items
 		if lbMin+s.rem[t] > s.capac {
 			return false
 		}
 		s.tight[t] = lbMin+s.rem[t] == s.capac
-		items := s.items[:0]
-		var lbMax, above int64
-		for _, k := range s.live[t] {
-			if !s.placed[k] && s.lbv[k] > lbMin {
-				items = append(items, item{s.lbv[k], s.size[k]})
-				lbMax = max(lbMax, s.lbv[k])
-				above += s.size[k]
+		// Only the buffers with a higher bound can fail a height h; and only
+		// a height above C-above can fail, where above is their total size
+		// (each h has at most all of them above it). Sort just those.
+		var above int64
+		for _, it := range items {
+			if it.lb > lbMin {
+				above += it.size
 			}
 		}
-		s.items = items
-		if lbMax+above <= s.capac {
-			continue // no height can fail: each is at most lbMax with at most all of them above
-		}
-		slices.SortFunc(items, func(a, b item) int { return cmp.Compare(b.lb, a.lb) })
-		var sum int64
+		high := items[:0]
 		for _, it := range items {
+			if it.lb > lbMin && it.lb+above > s.capac {
+				high = append(high, it)
+			}
+		}
+		if len(high) == 0 {
+			continue
+		}
+		slices.SortFunc(high, func(a, b item) int { return cmp.Compare(b.lb, a.lb) })
+		var sum int64
+		for _, it := range high {
 			sum += it.size
 			if it.lb+sum > s.capac {
 				return false
@@ -732,10 +765,15 @@ func (s *bnb) place(k int32, L int64) {
 	e := L + s.size[k]
 	for t := s.sLo[k]; t < s.sHi[k]; t++ {
 		s.topTrail = append(s.topTrail, s.top[t])
-		s.topBufTrail = append(s.topBufTrail, s.topBuf[t])
 		s.top[t] = e
-		s.topBuf[t] = k
 		s.rem[t] -= s.size[k]
+		ul := s.ul[t]
+		i, last := s.upos[s.uposBase[k]+t-s.sLo[k]], s.uln[t]-1
+		j := ul[last]
+		ul[i], ul[last] = j, k
+		s.upos[s.uposBase[j]+t-s.sLo[j]] = i
+		s.upos[s.uposBase[k]+t-s.sLo[k]] = last
+		s.uln[t] = last
 	}
 }
 
@@ -745,9 +783,8 @@ func (s *bnb) unplace(k int32) {
 		n := len(s.topTrail)
 		s.top[t] = s.topTrail[n-1]
 		s.topTrail = s.topTrail[:n-1]
-		s.topBuf[t] = s.topBufTrail[n-1]
-		s.topBufTrail = s.topBufTrail[:n-1]
 		s.rem[t] += s.size[k]
+		s.uln[t]++ // k is still right past the prefix
 	}
 	s.placed[k] = false
 	s.placeLog = s.placeLog[:len(s.placeLog)-1]
@@ -760,31 +797,36 @@ func (s *bnb) unwind(mark int) {
 	}
 }
 
-// restartBase is the node budget of the first run: about one node per
-// buffer, since a run that is on a good path places each buffer with little
-// backtracking.
-var expShuffleFrom = func() int {
-	w := valueOrders
-	if v := os.Getenv("EXP_SH"); v != "" {
-		fmt.Sscan(v, &w)
+// orderParts sorts the (lo, hi) pairs of independent parts so that the part
+// with the fewest unplaced buffers comes first: parts share nothing, so any
+// order is complete, and a small part that cannot be completed is refuted
+// before the work on the large ones is spent.
+func (s *bnb) orderParts(parts []int) {
+	if len(parts) <= 2 {
+		return
 	}
-	return w
-}()
-
-var lastRun int
-
-var expNoise = func() int {
-	w := 0
-	if v := os.Getenv("EXP_NOISE"); v != "" {
-		fmt.Sscan(v, &w)
+	type part struct{ lo, hi, n int }
+	ps := make([]part, 0, len(parts)/2)
+	for i := 0; i < len(parts); i += 2 {
+		c := 0
+		for t := parts[i]; t < parts[i+1]; t++ {
+			for _, k := range s.startAt[t] {
+				if !s.placed[k] {
+					c++
+				}
+			}
+		}
+		ps = append(ps, part{parts[i], parts[i+1], c})
 	}
-	return w
-}()
-
-var restartBase = func(n int) int64 {
-	m := int64(1)
-	if v := os.Getenv("EXP_BASE"); v != "" {
-		fmt.Sscan(v, &m)
+	slices.SortStableFunc(ps, func(a, b part) int { return cmp.Compare(a.n, b.n) })
+	for i, p := range ps {
+		parts[2*i], parts[2*i+1] = p.lo, p.hi
 	}
-	return m*int64(n) + 64
 }
+
+// restartBase is the node budget of the first run: about two nodes per
+// buffer, since a run that is on a good path places each buffer with little
+// backtracking but also spends nodes on closing sections and rising levels
+// (a dive without any backtracking takes 1.5-2 nodes per buffer on the
+// generated instances, so a budget of n would cut the first runs short).
+var restartBase = func(n int) int64 { return int64(2*n + 64) }

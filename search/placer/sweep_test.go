@@ -52,7 +52,7 @@ func TestSweep(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fmt.Printf("n=%d seed=%d %s %v nodes=%d run=%d\n", n, seed, sol.Status, sol.Elapsed.Round(time.Millisecond), sol.Nodes, lastRun)
+			fmt.Printf("n=%d seed=%d %s %v nodes=%d\n", n, seed, sol.Status, sol.Elapsed.Round(time.Millisecond), sol.Nodes)
 		}
 	}
 }

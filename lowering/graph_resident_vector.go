@@ -1,0 +1,97 @@
+package lowering
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/stillwater-sc/kpuopt/constraints"
+	"github.com/stillwater-sc/kpuopt/kpu"
+	"github.com/stillwater-sc/kpuopt/model"
+)
+
+// lowerPlanResident appends vector operator op with the operands of homes
+// (operand index -> flat L3 home) resident in L3 and its staging clear of
+// the reserved ranges: the stream of constraints.PlanOpResident, whose
+// non-resident operands are placed in DRAM as LowerPlan does. A command
+// reading a home depends on the home's last writers; one writing a home is
+// recorded as the tensor's writer.
+func (bl *Builder) lowerPlanResident(ctx context.Context, g *model.Graph, op *model.Operator, homes map[int]int64, reserved []constraints.L3Range) error {
+	plan, err := constraints.PlanOpResident(ctx, g, op, bl.cfg, homes, reserved)
+	if err != nil {
+		return err
+	}
+	return bl.emitResidentPlan(g, plan, homes)
+}
+
+// emitResidentPlan appends a plan of constraints.ResidentPlan whose operands
+// in homes are resident.
+func (bl *Builder) emitResidentPlan(g *model.Graph, plan *constraints.OpPlan, homes map[int]int64) error {
+	if plan.Alias {
+		return bl.LowerPlan(g, plan)
+	}
+	inputs := graphInputs(g)
+	place := make([]kpu.TensorPlacement, len(plan.Operands))
+	for i, name := range plan.Operands {
+		t := g.Tensors[name]
+		if t == nil {
+			return fmt.Errorf("operator %s: tensor %q is not declared", plan.Op, name)
+		}
+		if _, ok := homes[i]; ok {
+			continue // never in DRAM
+		}
+		pl, err := bl.PlaceTensor(name, t.Shape, t.DType, inputs[name])
+		if err != nil {
+			return fmt.Errorf("operator %s: %w", plan.Op, err)
+		}
+		place[i] = pl
+	}
+	readDeps := make([][]int, len(plan.Operands))
+	for i, name := range plan.Operands {
+		readDeps[i] = bl.ReadDeps(name)
+	}
+	fence := bl.beginOp()
+	fenced := map[kpu.Engine]bool{}
+	base := bl.NextID()
+	resolve := func(a *kpu.Access, t int) *kpu.Access {
+		if a == nil || t < 0 {
+			return a
+		}
+		c := *a
+		c.Unit = place[t].Channel
+		c.Addr += place[t].Addr
+		return &c
+	}
+	for i := range plan.Cmds {
+		oc := &plan.Cmds[i]
+		c := oc.Command
+		c.Src, c.Src2, c.Dst = resolve(c.Src, oc.SrcT), resolve(c.Src2, oc.Src2T), resolve(c.Dst, oc.DstT)
+		deps := make([]int, 0, len(c.Deps)+2)
+		for _, d := range c.Deps {
+			deps = append(deps, base+d)
+		}
+		for _, t := range []int{oc.SrcT, oc.Src2T, oc.SrcHome - 1} {
+			if t >= 0 {
+				deps = append(deps, readDeps[t]...)
+			}
+		}
+		if !fenced[c.Engine] {
+			fenced[c.Engine] = true
+			deps = append(deps, fence...)
+		}
+		c.Deps = nil
+		if len(deps) > 0 {
+			c.Deps = uniqueSorted(deps)
+		}
+		id := bl.Emit(c)
+		if id != base+i {
+			return fmt.Errorf("operator %s: command %d got id %d, want %d", plan.Op, i, id, base+i)
+		}
+		if oc.DstT >= 0 {
+			bl.Wrote(plan.Operands[oc.DstT], id)
+		}
+		if oc.DstHome > 0 {
+			bl.Wrote(plan.Operands[oc.DstHome-1], id)
+		}
+	}
+	return nil
+}
