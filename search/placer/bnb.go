@@ -78,7 +78,10 @@ type bnb struct {
 	uln      []int32
 	upos     []int32
 	uposBase []int32
-	closed   []int64 // per section: level at which it is closed (notClosed: none)
+	// ustart[t], uend[t]: how many unplaced buffers have sLo == t, sHi == t.
+	// Where both are 0, sections t-1 and t hold the same unplaced buffers.
+	ustart, uend []int32
+	closed       []int64 // per section: level at which it is closed (notClosed: none)
 
 	topTrail   []int64 // old tops, pushed by place, popped by unplace
 	closeTrail []int64 // (section, old closed level) pairs
@@ -192,6 +195,8 @@ func newBnb(ctx context.Context, p *alloc.Problem) *bnb {
 	}
 	s.ul = make([][]int32, s.nsec)
 	s.uln = make([]int32, s.nsec)
+	s.ustart = make([]int32, s.nsec+1)
+	s.uend = make([]int32, s.nsec+1)
 	s.uposBase = make([]int32, n)
 	var total int32
 	for k := range s.orig {
@@ -237,8 +242,12 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 		s.top[t], s.rem[t], s.closed[t] = 0, 0, notClosed
 		s.uln[t] = int32(len(s.ul[t]))
 	}
+	clear(s.ustart)
+	clear(s.uend)
 	for k := 0; k < n; k++ {
 		s.placed[k] = false
+		s.ustart[s.sLo[k]]++
+		s.uend[s.sHi[k]]++
 		if s.size[k] > c {
 			return false
 		}
@@ -660,6 +669,11 @@ func (s *bnb) bound(lo, hi int, L int64) bool {
 		if s.rem[t] == 0 {
 			continue
 		}
+		if t > lo && s.ustart[t] == 0 && s.uend[t] == 0 {
+			// Same unplaced buffers as section t-1 (same bounds): same verdict.
+			s.tight[t] = s.tight[t-1]
+			continue
+		}
 		// One pass over the section gathers its unplaced buffers and their
 		// lowest bound, which covers them all.
 		items := s.items[:0]
@@ -762,6 +776,8 @@ func (s *bnb) place(k int32, L int64) {
 	s.placed[k] = true
 	s.off[k] = L
 	s.placeLog = append(s.placeLog, k)
+	s.ustart[s.sLo[k]]--
+	s.uend[s.sHi[k]]--
 	e := L + s.size[k]
 	for t := s.sLo[k]; t < s.sHi[k]; t++ {
 		s.topTrail = append(s.topTrail, s.top[t])
@@ -787,6 +803,8 @@ func (s *bnb) unplace(k int32) {
 		s.uln[t]++ // k is still right past the prefix
 	}
 	s.placed[k] = false
+	s.ustart[s.sLo[k]]++
+	s.uend[s.sHi[k]]++
 	s.placeLog = s.placeLog[:len(s.placeLog)-1]
 }
 

@@ -11,7 +11,8 @@ import (
 	"github.com/stillwater-sc/kpuopt/constraints/alloc"
 )
 
-// The per-section lists of unplaced buffers (ul, uln, upos) stay exact through
+// The per-section lists of unplaced buffers (ul, uln, upos) and the endpoint
+// counts (ustart, uend) stay exact through
 // any sequence of placements and reverse-order removals.
 func TestUnplacedLists(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -25,6 +26,12 @@ func TestUnplacedLists(t *testing.T) {
 		}
 		for tt := range s.uln {
 			s.uln[tt] = int32(len(s.ul[tt]))
+		}
+		clear(s.ustart)
+		clear(s.uend)
+		for k := range s.orig {
+			s.ustart[s.sLo[k]]++
+			s.uend[s.sHi[k]]++
 		}
 		var stack []int32
 		for step := 0; step < 200; step++ {
@@ -45,6 +52,19 @@ func TestUnplacedLists(t *testing.T) {
 				k := free[rng.IntN(len(free))]
 				s.place(k, 0)
 				stack = append(stack, k)
+			}
+			starts, ends := make([]int32, s.nsec+1), make([]int32, s.nsec+1)
+			for k := range s.orig {
+				if !s.placed[k] {
+					starts[s.sLo[k]]++
+					ends[s.sHi[k]]++
+				}
+			}
+			if diff := cmp.Diff(starts, s.ustart); diff != "" {
+				t.Fatalf("iter %d step %d: ustart (-want +got):\n%s", iter, step, diff)
+			}
+			if diff := cmp.Diff(ends, s.uend); diff != "" {
+				t.Fatalf("iter %d step %d: uend (-want +got):\n%s", iter, step, diff)
 			}
 			for tt := 0; tt < s.nsec; tt++ {
 				want := []int32{}
