@@ -68,7 +68,7 @@ func TestCompareErrors(t *testing.T) {
 		{"no config", []string{"compare", "testdata/compare_mm.json"}, "--config is required"},
 		{"bad objective", []string{"compare", "testdata/compare_mm.json", "--config", "minimal", "--objective", "speed"}, "unknown objective"},
 		{"bad exhaustive", []string{"compare", "testdata/compare_mm.json", "--config", "minimal", "--exhaustive", "maybe"}, "--exhaustive"},
-		{"vector op", []string{"compare", "../../testdata/mlp.json", "--config", "minimal"}, "not lowered"},
+		{"missing graph", []string{"compare", "testdata/no_such_graph.json", "--config", "minimal"}, "no_such_graph.json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
