@@ -46,8 +46,11 @@ func newSolveCmd(s *streams) *cobra.Command {
 			"carries a lower bound and a gap; status \"optimal\" means proven best in the space,\n" +
 			"\"feasible\" that the time limit (or Ctrl-C) stopped the proof. --mapping evaluates the\n" +
 			"mappings of a file (one mapping for every operator, or {\"ops\":[{\"name\",\"mapping\"}]})\n" +
-			"instead of searching. Other operators are listed but not scheduled (whole-graph scheduling\n" +
-			"is a separate step). Exit status 1 when an operator cannot fit the machine at all.",
+			"instead of searching. A graph with other operators (convolutions, biases, vector ops) is\n" +
+			"scheduled whole: --search optimal chooses the mappings, the tensors that stay resident in L3\n" +
+			"and the fusions jointly (as solve-graph does); layerwise, kpusim, greedy, exhaustive or sat\n" +
+			"schedule each operator alone with that engine, every tensor through DRAM. Exit status 1 when\n" +
+			"an operator cannot fit the machine at all.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFormat(cmd, o.format, "table", "json"); err != nil {
@@ -56,7 +59,7 @@ func newSolveCmd(s *streams) *cobra.Command {
 			if _, err := constraints.ParseObjective(o.objective); err != nil {
 				return badInput(fmt.Errorf("%s: --objective: %w", cmd.CommandPath(), err))
 			}
-			if _, err := search.Lookup(o.search); err != nil {
+			if _, err := search.Lookup(o.search); err != nil && o.search != "layerwise" {
 				return badInput(fmt.Errorf("%s: --search: %w", cmd.CommandPath(), err))
 			}
 			if o.timeLimit <= 0 {
@@ -68,7 +71,7 @@ func newSolveCmd(s *streams) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.config, "config", "edge_ai", "machine: preset name or config file")
 	f.StringVar(&o.objective, "objective", "latency", "objective: latency, energy, edp or traffic")
-	f.StringVar(&o.search, "search", "optimal", "search engine: optimal, exhaustive, kpusim, greedy (or another registered engine)")
+	f.StringVar(&o.search, "search", "optimal", "search engine: optimal, exhaustive, sat, kpusim, greedy; layerwise (whole graphs: each operator optimal alone, every tensor through DRAM)")
 	f.DurationVar(&o.timeLimit, "time-limit", 30*time.Second, "stop searching after this long and report the best found")
 	f.StringVar(&o.mapping, "mapping", "", "evaluate the mappings in this JSON file instead of searching")
 	f.StringVarP(&o.output, "output", "o", "", "write the result to this file instead of stdout")
@@ -216,7 +219,13 @@ func runSolve(ctx context.Context, o *solveOptions, path string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDRAMFit("solve", path, g, cfg, true); err != nil {
+		return err
+	}
 	obj, _ := constraints.ParseObjective(o.objective)
+	if o.mapping == "" && (needsWholeGraph(g) || o.search == "layerwise") {
+		return runSolveWhole(ctx, o, path, g, cfg, obj)
+	}
 	var given *mappingFile
 	if o.mapping != "" {
 		if given, err = readMappingFile(o.mapping); err != nil {
@@ -254,6 +263,10 @@ func runSolve(ctx context.Context, o *solveOptions, path string) error {
 				return badInput(fmt.Errorf("--mapping %s: no mapping for operator %q", o.mapping, op.Name))
 			}
 			res, err = evaluateGiven(ctx, p, m, cfg, obj)
+			if err != nil && ctx.Err() == nil {
+				// a malformed mapping (not one that merely does not fit)
+				return badInput(fmt.Errorf("solve %s: --mapping %s: operator %s: %w", path, o.mapping, op.Name, err))
+			}
 		} else {
 			sopts := search.Options{Objective: obj}
 			if s.Terminal {

@@ -85,28 +85,35 @@ func (v *solveVerifyFlags) apply(ctx context.Context, path string, g *model.Grap
 	prog, err := lowering.Lower(ctx, g, sched, cfg)
 	if err != nil {
 		if errors.Is(err, lowering.ErrUnsupported) {
-			return badInput(fmt.Errorf("solve %s: --verify/--program/--trace: %w", path, err))
+			return badInput(fmt.Errorf("solve %s: --verify/--program/--trace: %w (kpuopt lower %s --verify lowers and verifies whole graphs)", path, err, path))
 		}
 		return failed(fmt.Errorf("solve %s: %w", path, err))
 	}
-	sv := &solveVerification{}
+	pred := verify.Figures{LatencyCycles: rep.Predicted.LatencyCycles, DRAMBytes: rep.Predicted.DRAMBytes, EnergyPJ: rep.Predicted.EnergyPJ}
+	sv, err := v.check(ctx, path, prog, cfg, pred)
 	rep.solveVerification = sv
+	return err
+}
+
+// check writes (--program), verifies (--verify) and traces (--trace) a
+// lowered program against the predicted figures of its schedule.
+func (v *solveVerifyFlags) check(ctx context.Context, path string, prog *kpu.Program, cfg *kpu.Config, pred verify.Figures) (*solveVerification, error) {
+	sv := &solveVerification{}
 	if v.program != "" {
 		b, err := kpu.MarshalProgram(prog)
 		if err != nil {
-			return failed(err)
+			return sv, failed(err)
 		}
 		if err := writeFileAtomic(v.program, b); err != nil {
-			return failed(err)
+			return sv, failed(err)
 		}
 		sv.ProgramFile = v.program
 	}
 	var res *kpu.SimResult
 	if v.verify {
-		pred := verify.Figures{LatencyCycles: rep.Predicted.LatencyCycles, DRAMBytes: rep.Predicted.DRAMBytes, EnergyPJ: rep.Predicted.EnergyPJ}
 		vr, err := verify.Program(ctx, prog, cfg, verify.Options{Seed: v.seed, FunctionalLimitMACs: v.functionalLimit, Predicted: &pred})
 		if err != nil {
-			return failed(fmt.Errorf("solve %s: verify: %w", path, err))
+			return sv, failed(fmt.Errorf("solve %s: verify: %w", path, err))
 		}
 		sv.Simulated = vr.Simulated
 		ok, fn := vr.Verified, vr.Functional
@@ -119,13 +126,14 @@ func (v *solveVerifyFlags) apply(ctx context.Context, path string, g *model.Grap
 	}
 	if v.trace {
 		if res == nil {
+			var err error
 			if res, err = kpu.Simulate(ctx, prog, cfg, kpu.SimOptions{}); err != nil {
-				return failed(fmt.Errorf("solve %s: simulate the lowered program: %w", path, err))
+				return sv, failed(fmt.Errorf("solve %s: simulate the lowered program: %w", path, err))
 			}
 		}
 		sv.Trace = traceCommands(prog, res)
 	}
-	return nil
+	return sv, nil
 }
 
 // where names an access: level[unit]@addr.

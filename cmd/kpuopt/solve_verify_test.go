@@ -61,8 +61,31 @@ func TestSolveTrace(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	_, errs, code = runConfigs(t, "solve", "../../testdata/mlp.json", "--config", "minimal", "--search", "kpusim", "--verify")
-	if code != exitBadInput || !strings.Contains(errs, "not lowered") {
-		t.Errorf("graph with vector ops: exit %d, stderr %q", code, errs)
+	// a graph with vector operators is scheduled, lowered and verified whole
+	for _, engine := range []string{"kpusim", "layerwise"} {
+		out, errs, code = runConfigs(t, "solve", "../../testdata/mlp.json", "--config", "minimal", "--search", engine, "--verify", "--format", "json")
+		if code != exitOK {
+			t.Fatalf("graph with vector ops, --search %s: exit %d, stderr %q", engine, code, errs)
+		}
+		var rep struct {
+			Verified  bool           `json:"verified"`
+			Predicted map[string]any `json:"predicted"`
+			Simulated map[string]any `json:"simulated"`
+			Ops       []struct {
+				Name    string         `json:"name"`
+				Mapping map[string]any `json:"mapping"`
+			} `json:"ops"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Verified || len(rep.Ops) != 6 || rep.Simulated == nil {
+			t.Errorf("--search %s: verified %v, %d ops, simulated %v: want verified, all 6 operators, simulated figures", engine, rep.Verified, len(rep.Ops), rep.Simulated)
+		}
+		for _, op := range rep.Ops {
+			if len(op.Mapping) == 0 {
+				t.Errorf("--search %s: operator %s has no mapping", engine, op.Name)
+			}
+		}
 	}
 }
