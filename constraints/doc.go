@@ -3,5 +3,8 @@
 // an operator), the candidate domains of every decision, legality with precise
 // reasons (Check, Place), the command stream a mapping lowers to (Walk), its
 // exact timing (Replay), the cost model (Evaluate, FastCost) and lower bounds
-// (LowerBound). docs/mapping.md is the contract it implements.
+// (LowerBound). It also owns the streams of whole-graph steps that keep
+// operands resident in L3 (WalkResident, PlaceResident, PlanOpResident,
+// GEMMStepResident; docs/graph-schedules.md section 6). docs/mapping.md is
+// the contract it implements.
 package constraints

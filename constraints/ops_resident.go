@@ -13,16 +13,7 @@ import (
 // ErrResidentUnsupported marks a residency a vector plan cannot realize.
 var ErrResidentUnsupported = errors.New("residency not supported for this operator stream")
 
-// PlanOpResident is PlanOp with some operands resident in L3: homes maps an
-// operand index (OpPlan.Operands) to the flat L3 address of its home
-// (tile*L3TileBytes + offset; the tensor in its storage order, in one L3
-// tile), and reserved are the L3 ranges of every resident tensor live during
-// the operator. The resident operands get no L3 staging and the job size is
-// chosen so that the rest fits, per L3 tile, in the largest run of L3 clear
-// of the reserved ranges; then ResidentPlan rewrites the stream. Its Cost
-// is exact for the lowering, and does not depend on the homes' addresses
-// (only feasibility does).
-
+// newResidentOpts marks the resident operands and measures the free L3.
 func newResidentOpts(cfg *kpu.Config, homes map[int]int64, reserved []L3Range) *residentOpts {
 	ro := &residentOpts{home: map[int]bool{}, holes: l3Holes(cfg, reserved)}
 	for t := range homes {
@@ -31,7 +22,14 @@ func newResidentOpts(cfg *kpu.Config, homes map[int]int64, reserved []L3Range) *
 	return ro
 }
 
-// PlanOpResident builds the plan (see above).
+// PlanOpResident is PlanOp with some operands resident in L3: homes maps an
+// operand index (OpPlan.Operands) to the flat L3 address of its home
+// (tile*L3TileBytes + offset; the tensor in its storage order, in one L3
+// tile), and reserved are the L3 ranges of every resident tensor live during
+// the operator. The resident operands get no L3 staging and the job size is
+// chosen so that the rest fits, per L3 tile, in the largest run of L3 clear
+// of the reserved ranges; then ResidentPlan rewrites the stream. Its Cost
+// is exact for the lowering; the job size depends on the reserved ranges.
 func PlanOpResident(ctx context.Context, g *model.Graph, op *model.Operator, cfg *kpu.Config, homes map[int]int64, reserved []L3Range) (*OpPlan, error) {
 	if len(homes) == 0 && len(reserved) == 0 {
 		return PlanOp(ctx, g, op, cfg)
@@ -69,7 +67,14 @@ func ResidentPlan(plan *OpPlan, cfg *kpu.Config, homes map[int]int64, reserved [
 	cmds := make([]OpCmd, n)
 	copy(cmds, plan.Cmds)
 	drop := make([]bool, n)
-	l2Slots := map[[2]int64]*kpu.Access{}
+	pairs := 0               // strided copies between resident tensors so far
+	lastUse := map[int]int{} // L2 buffer -> its last scatter
+	var slot int64           // L2 buffer size: the largest load's
+	for i := range cmds {
+		if c := &cmds[i]; c.Op == kpu.OpLoad && c.Dst != nil {
+			slot = max(slot, alignUp(accessElems(c.Dst)*c.Dst.DType.Size(), opAlign))
+		}
+	}
 	for i := range cmds {
 		c := &cmds[i]
 		switch {
@@ -88,9 +93,10 @@ func ResidentPlan(plan *OpPlan, cfg *kpu.Config, homes map[int]int64, reserved [
 			w := c.Deps[0]
 			if drop[w] {
 				// a strided copy between two resident tensors
-				if err := viaL2(cfg, cmds, w, i, l2Slots, toHome(cmds[w].Src, homes[cmds[w].SrcT]), toHome(c.Dst, flat)); err != nil {
+				if err := viaL2(cfg, cmds, w, i, pairs, slot, lastUse, toHome(cmds[w].Src, homes[cmds[w].SrcT]), toHome(c.Dst, flat)); err != nil {
 					return nil, fmt.Errorf("operator %s: %w", plan.Op, err)
 				}
+				pairs++
 				drop[w] = false
 				cmds[w].SrcHome, cmds[w].SrcT = cmds[w].SrcT+1, -1
 				cmds[i].DstHome, cmds[i].DstT = c.DstT+1, -1
@@ -176,6 +182,9 @@ func ResidentPlan(plan *OpPlan, cfg *kpu.Config, homes map[int]int64, reserved [
 		c := cmds[i]
 		var deps []int
 		for _, d := range c.Deps {
+			if d >= i {
+				return nil, fmt.Errorf("operator %s: command %d depends on later command %d", plan.Op, i, d)
+			}
 			if drop[d] {
 				deps = append(deps, fwd[d]...)
 			} else {
@@ -210,30 +219,34 @@ func uniqueInts(s []int) []int {
 	return out
 }
 
-// viaL2 turns the DMA load w and store st of a DMA-only job whose input and
-// output are both resident into BlockMover moves through an L2 buffer: w
-// gathers from the input's home (src) into it, st scatters it to the
-// output's home (dst). Each L3 staging slot of the plan gets its own L2
-// buffer (slots maps it), so the plan's slot dependencies order their reuse.
-func viaL2(cfg *kpu.Config, cmds []OpCmd, w, st int, slots map[[2]int64]*kpu.Access, src, dst *kpu.Access) error {
+// viaL2 turns the DMA load w and store st of the k-th DMA-only job whose
+// input and output are both resident into BlockMover moves through an L2
+// buffer: w gathers from the input's home (src) into it, st scatters it to
+// the output's home (dst). The buffers are bank 0 of every compute tile,
+// each cut into slots of size bytes (the largest job's); job k takes buffer k mod their
+// number, and its gather waits for the last scatter out of that buffer
+// (lastUse).
+func viaL2(cfg *kpu.Config, cmds []OpCmd, w, st, k int, size int64, lastUse map[int]int, src, dst *kpu.Access) error {
 	ld := &cmds[w]
-	key := [2]int64{int64(ld.Dst.Unit), ld.Dst.Addr}
-	buf, ok := slots[key]
-	if !ok {
-		q := len(slots)
-		tiles := max(cfg.ComputeTiles, 1)
-		size := alignUp(accessElems(ld.Dst)*ld.Dst.DType.Size(), opAlign)
-		off := int64(q/tiles) * size
-		if off+size > cfg.L2BankBytes {
-			return fmt.Errorf("L2 buffers of %d B for a strided copy between resident tensors: %d do not fit one L2 bank of %d B: %w", size, q/tiles+1, cfg.L2BankBytes, ErrResidentUnsupported)
-		}
-		buf = &kpu.Access{Level: kpu.L2, Unit: (q % tiles) * cfg.L2BanksPerTile(), Addr: off, Shape: ld.Dst.Shape, DType: ld.Dst.DType}
-		slots[key] = buf
+	tiles := max(cfg.ComputeTiles, 1)
+	per := int(cfg.L2BankBytes / size)
+	if per < 1 {
+		return fmt.Errorf("an L2 buffer of %d B for a strided copy between resident tensors exceeds an L2 bank of %d B: %w", size, cfg.L2BankBytes, ErrResidentUnsupported)
 	}
-	bm := kpu.Engine{Kind: kpu.BlockMover, Index: (buf.Unit / max(cfg.L2BanksPerTile(), 1)) % cfg.BlockMovers}
+	q := k % (tiles * per)
+	tile := q % tiles
+	buf := &kpu.Access{Level: kpu.L2, Unit: tile * cfg.L2BanksPerTile(), Addr: int64(q/tiles) * size, Shape: ld.Dst.Shape, DType: ld.Dst.DType}
+	bm := kpu.Engine{Kind: kpu.BlockMover, Index: tile % cfg.BlockMovers}
 	ld.Op, ld.Engine, ld.Src, ld.Dst = kpu.OpMove, bm, src, buf
+	if prev, ok := lastUse[q]; ok {
+		if prev >= w {
+			return fmt.Errorf("L2 holds %d buffers of %d B for a strided copy between resident tensors, fewer than two rounds of jobs: %w", tiles*per, size, ErrResidentUnsupported)
+		}
+		ld.Deps = append(append([]int(nil), ld.Deps...), prev)
+	}
 	s := &cmds[st]
 	s.Op, s.Engine, s.Src, s.Dst = kpu.OpMove, bm, buf, dst
+	lastUse[q] = st
 	return nil
 }
 

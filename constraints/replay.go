@@ -90,11 +90,9 @@ var endPool = sync.Pool{New: func() any { s := make([]int64, 0, 1024); return &s
 // proven to reach the limit before the replay ends.
 var ErrExceeds = errors.New("latency reaches the limit")
 
-// ReplayWithin is Replay with a cutoff: when limit > 0 it stops with
-// ErrExceeds as soon as compute tile 0's fabric, given the matmul work it has
-// left, cannot finish (plus the final move_out and store latencies) before
-// limit. The search uses it to drop a losing candidate early.
-func ReplayWithin(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, limit int64) (*Trace, error) {
+// replayFull is ReplayWithin without compression (replay_compress.go): the
+// reference the compressed replay is tested against.
+func replayFull(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, limit int64) (*Trace, error) {
 	// dmaLeft is the DMA work not yet run and dmaFree the sum of the DMA
 	// engines' free times: the last DMA command ends no sooner than their
 	// average, (dmaFree + dmaLeft) / engines.

@@ -83,6 +83,9 @@ type walker struct {
 	dma   int // round-robin counter
 	nDMA  int
 	res   *Residency // resident operands (nil: none)
+	// skip, when set, is called before every L3 step but the first; it may
+	// move the walk ahead (replay_compress.go)
+	skip func(w *walker, b *int64, idx *[3]int64) error
 
 	// engines per compute tile
 	bm, st [][]int
@@ -149,6 +152,11 @@ func WalkResident(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Conf
 }
 
 func walk(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, r *Residency, visit func(*Cmd) error) error {
+	return walkSkip(ctx, p, m, cfg, r, nil, visit)
+}
+
+// walkSkip is walk with a skip hook (see walker.skip).
+func walkSkip(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, r *Residency, skip func(*walker, *int64, *[3]int64) error, visit func(*Cmd) error) error {
 	g, err := newGeom(p, m, cfg)
 	if err != nil {
 		return err
@@ -164,7 +172,7 @@ func walk(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, r *R
 	if cfg.DMAEngines < 1 || cfg.BlockMovers < 1 || cfg.Streamers < 1 {
 		return fmt.Errorf("machine %s: needs at least one DMA engine, block mover and streamer (has %d, %d, %d)", cfg.Name, cfg.DMAEngines, cfg.BlockMovers, cfg.Streamers)
 	}
-	w := &walker{g: g, cfg: cfg, ctx: ctx, visit: visit, nDMA: cfg.DMAEngines, res: r}
+	w := &walker{g: g, cfg: cfg, ctx: ctx, visit: visit, nDMA: cfg.DMAEngines, res: r, skip: skip}
 	fab := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers
 	w.base = [5]int{0, cfg.DMAEngines, cfg.DMAEngines + cfg.BlockMovers, fab, fab + cfg.ComputeTiles}
 	used := int(g.sm * g.sn * g.sk)
@@ -275,6 +283,12 @@ func (w *walker) run() error {
 		idx := [3]int64{}
 		first := true
 		for {
+			if w.skip != nil && (b > 0 || !first) {
+				if err := w.skip(w, &b, &idx); err != nil {
+					return err
+				}
+				first = idx == [3]int64{}
+			}
 			nxt := idx
 			hasNext := trips.next(&nxt)
 			nb := b
@@ -438,11 +452,13 @@ func (w *walker) beginL3Visit(x Operand, b int64, idx [3]int64) (int, error) {
 	prev := w.cBlock[key]
 	if w.res.has(x) {
 		// no loads: a resident C's partial sums are in its home, written
-		// by the previous visit's last move_outs (endC3Visit saved them)
+		// by the previous visit's last move_outs (endC3Visit saved them).
+		// The DMA round robin skips the loads' turns, so the other
+		// commands keep Walk's engines.
 		if x == OpC && prev != nil {
 			copy(w.dmaLoad[OpC][slot], prev)
 		}
-		return v, nil
+		return v, w.groupsOf(x, idx, func(int64, Block) error { w.dma++; return nil })
 	}
 	err := w.groupsOf(x, idx, func(grp int64, blk Block) error {
 		blk.Batch = b
@@ -491,7 +507,7 @@ func (w *walker) endC3Visit(b int64, idx [3]int64) error {
 		if saved != nil {
 			copy(saved, w.cWrite[slot])
 		}
-		return nil
+		return w.groupsOf(OpC, idx, func(int64, Block) error { w.dma++; return nil })
 	}
 	return w.groupsOf(OpC, idx, func(grp int64, blk Block) error {
 		blk.Batch = b

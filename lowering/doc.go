@@ -5,5 +5,7 @@
 // and tracks the dependencies between operators through the tensors they
 // share. Builder is the shared state (command ids, DRAM allocation, the last
 // writers of each tensor) that other lowerings (vector operators, whole
-// graphs) append to. docs/verification.md describes the layouts.
+// graphs) append to. A whole-graph schedule's L3-resident tensors live at
+// their planned L3 homes and never touch DRAM (docs/graph-schedules.md,
+// section 6). docs/verification.md describes the layouts.
 package lowering

@@ -2,6 +2,7 @@ package lowering
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/stillwater-sc/kpuopt/constraints"
 	"github.com/stillwater-sc/kpuopt/kpu"
@@ -85,21 +86,69 @@ type residentHomes struct {
 	spans []model.ResidentTensor
 }
 
-// newResidentHomes checks the schedule's resident tensors: planned (an L3
-// offset), within L3, and each inside one L3 tile (an access of the
-// simulator never spans two tiles; docs/graph-schedules.md states the rule).
+// newResidentHomes checks the schedule's resident tensors and fixes their
+// homes: planned (an L3 offset) and within L3. An access of the simulator
+// never spans two L3 tiles, so a home must lie inside one L3 tile
+// (docs/graph-schedules.md, section 6): a tensor larger than an L3 tile
+// cannot be resident, and a planned home that crosses a tile boundary is
+// moved to the lowest offset inside one tile that no other resident tensor
+// live at the same time uses (in order of First; an error when none).
 func newResidentHomes(gs *model.GraphSchedule, cfg *kpu.Config) (*residentHomes, error) {
 	h := &residentHomes{flat: map[string]int64{}}
-	for _, r := range gs.Resident {
+	tb := cfg.L3TileBytes
+	crosses := func(off, n int64) bool { return n > 0 && off/tb != (off+n-1)/tb }
+	spans := append([]model.ResidentTensor(nil), gs.Resident...)
+	for _, r := range spans {
 		if r.L3Offset < 0 {
 			return nil, fmt.Errorf("resident tensor %q has no L3 offset (the memory planner did not place it: %s)", r.Tensor, gs.L3Plan)
 		}
 		if r.L3Offset+r.Bytes > cfg.L3Bytes() {
 			return nil, fmt.Errorf("resident tensor %q: L3 bytes [%d, %d) beyond the %d B of L3", r.Tensor, r.L3Offset, r.L3Offset+r.Bytes, cfg.L3Bytes())
 		}
-		if r.Bytes > 0 && r.L3Offset/cfg.L3TileBytes != (r.L3Offset+r.Bytes-1)/cfg.L3TileBytes {
-			return nil, fmt.Errorf("resident tensor %q: L3 bytes [%d, %d) span L3 tiles %d and %d (tiles of %d B): %w", r.Tensor, r.L3Offset, r.L3Offset+r.Bytes, r.L3Offset/cfg.L3TileBytes, (r.L3Offset+r.Bytes-1)/cfg.L3TileBytes, cfg.L3TileBytes, ErrUnsupported)
+		if r.Bytes > tb {
+			return nil, fmt.Errorf("resident tensor %q: %d B do not fit one L3 tile of %d B (a home lies in one L3 tile): %w", r.Tensor, r.Bytes, tb, ErrUnsupported)
 		}
+	}
+	order := make([]int, len(spans))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return spans[order[a]].First < spans[order[b]].First })
+	for _, i := range order {
+		r := &spans[i]
+		if !crosses(r.L3Offset, r.Bytes) {
+			continue
+		}
+		conflict := func(off int64) int64 { // end of a live tensor overlapping [off, off+Bytes), or -1
+			for j := range spans {
+				o := &spans[j]
+				if j == i || o.Last < r.First || r.Last < o.First || crosses(o.L3Offset, o.Bytes) {
+					continue
+				}
+				if o.L3Offset < off+r.Bytes && off < o.L3Offset+o.Bytes {
+					return o.L3Offset + o.Bytes
+				}
+			}
+			return -1
+		}
+		placed := false
+		for off := int64(0); off+r.Bytes <= cfg.L3Bytes(); {
+			if crosses(off, r.Bytes) {
+				off = (off/tb + 1) * tb
+				continue
+			}
+			if e := conflict(off); e >= 0 {
+				off = (e + 63) / 64 * 64
+				continue
+			}
+			r.L3Offset, placed = off, true
+			break
+		}
+		if !placed {
+			return nil, fmt.Errorf("resident tensor %q (%d B): no place inside one L3 tile beside the tensors live with it: %w", r.Tensor, r.Bytes, ErrUnsupported)
+		}
+	}
+	for _, r := range spans {
 		h.flat[r.Tensor] = r.L3Offset
 		for _, a := range r.Aliases {
 			h.flat[a] = r.L3Offset

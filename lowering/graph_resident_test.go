@@ -2,12 +2,14 @@ package lowering
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 
 	"github.com/stillwater-sc/kpuopt/constraints"
 	"github.com/stillwater-sc/kpuopt/kpu"
 	"github.com/stillwater-sc/kpuopt/model"
+	"github.com/stillwater-sc/kpuopt/search"
 	sgraph "github.com/stillwater-sc/kpuopt/search/graph"
 	"github.com/stillwater-sc/kpuopt/verify"
 )
@@ -80,6 +82,33 @@ func TestResidentSchedules(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestResidentEncoder: the joint schedule of a whole transformer encoder on
+// edge_ai keeps 128 KB tensors resident, filling one L3 tile, so the vector
+// steps stage in the other tile.
+func TestResidentEncoder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole encoder layer")
+	}
+	g, err := model.LoadFile("../testdata/transformer_encoder.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, "edge_ai")
+	gs, rep := residentCase(t, g, cfg)
+	if len(gs.Resident) == 0 {
+		t.Fatal("no resident tensors")
+	}
+	var exact model.Figures
+	for _, c := range exactSteps(t, g, gs, cfg) {
+		exact.LatencyCycles += c.LatencyCycles
+		exact.DRAMBytes += c.DRAMBytes
+	}
+	if sim := rep.Simulated; sim.LatencyCycles != exact.LatencyCycles || sim.DRAMBytes != exact.DRAMBytes {
+		t.Errorf("simulated %d cycles, %d DRAM bytes; sum of exact step costs %d, %d", sim.LatencyCycles, sim.DRAMBytes, exact.LatencyCycles, exact.DRAMBytes)
+	}
+	t.Logf("%d resident; search predicted %d cycles, exact %d, simulated %d", len(gs.Resident), gs.Predicted.LatencyCycles, exact.LatencyCycles, rep.Simulated.LatencyCycles)
 }
 
 // exactSteps prices every step of a schedule with residency by the exact
@@ -166,4 +195,74 @@ func exactSteps(t *testing.T, g *model.Graph, gs *model.GraphSchedule, cfg *kpu.
 		out[i] = model.Figures{LatencyCycles: c.LatencyCycles, DRAMBytes: c.DRAMBytes}
 	}
 	return out
+}
+
+// TestResidentStridedCopy: a head split (TRANSPOSE) between two resident
+// tensors goes through L2; jobs of unequal size (a partial last job per
+// head) and more jobs than compute tiles must not share L2 buffers.
+func TestResidentStridedCopy(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		cfg       string
+		s, nh, dh int64
+	}{
+		{"datacenter", 64, 12, 64},
+		{"datacenter", 32, 12, 64},
+		{"edge_ai", 24, 4, 16},
+		{"minimal", 10, 3, 8},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s/%dx%dx%d", tc.cfg, tc.s, tc.nh, tc.dh), func(t *testing.T) {
+			b := &graphBuilder{}
+			b.t("x", tc.s, tc.nh*tc.dh)
+			b.op("pre", "RELU", []string{"x"}, b.t("q", tc.s, tc.nh*tc.dh), "")
+			b.op("split", "RESHAPE", []string{"q"}, b.t("q3", tc.s, tc.nh, tc.dh), fmt.Sprintf(`"shape":[0,%d,%d]`, tc.nh, tc.dh))
+			b.op("heads", "TRANSPOSE", []string{"q3"}, b.t("qh", tc.nh, tc.s, tc.dh), `"perm":[1,0,2]`)
+			b.op("post", "RELU", []string{"qh"}, b.t("y", tc.nh, tc.s, tc.dh), "")
+			g := b.graph(t, "heads")
+			cfg := testConfig(t, tc.cfg)
+			gs, err := search.Layerwise(ctx, g, cfg, search.LayerwiseOptions{Engine: "greedy"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := tc.s * tc.nh * tc.dh * 4
+			if 2*n > cfg.L3Bytes() || n > cfg.L3TileBytes {
+				t.Fatalf("%d B tensors do not fit %s", n, cfg.Name)
+			}
+			gs.Resident = []model.ResidentTensor{
+				{Tensor: "q", Aliases: []string{"q3"}, Bytes: n, First: 0, Last: 2, L3Offset: 0},
+				{Tensor: "qh", Bytes: n, First: 2, Last: 3, L3Offset: (n + 63) / 64 * 64},
+			}
+			for i := range gs.Ops {
+				st := &gs.Ops[i]
+				switch st.Name {
+				case "pre":
+					st.ResidentOut = []string{"q"}
+				case "heads":
+					st.ResidentIn, st.ResidentOut = []string{"q3"}, []string{"qh"}
+				case "post":
+					st.ResidentIn = []string{"qh"}
+				}
+			}
+			prog, err := LowerGraphSchedule(ctx, g, gs, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := verify.Program(ctx, prog, cfg, verify.Options{Seed: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.Verified || !rep.Functional {
+				t.Fatalf("not verified (functional %v): %v", rep.Functional, rep.Reasons)
+			}
+			var exact model.Figures
+			for _, c := range exactSteps(t, g, gs, cfg) {
+				exact.LatencyCycles += c.LatencyCycles
+				exact.DRAMBytes += c.DRAMBytes
+			}
+			if sim := rep.Simulated; sim.LatencyCycles != exact.LatencyCycles || sim.DRAMBytes != exact.DRAMBytes || exact.DRAMBytes != 2*n {
+				t.Errorf("simulated %d cycles, %d DRAM bytes; exact %d, %d; want %d DRAM bytes", sim.LatencyCycles, sim.DRAMBytes, exact.LatencyCycles, exact.DRAMBytes, 2*n)
+			}
+		})
+	}
 }

@@ -36,9 +36,6 @@ func (bl *Builder) emitResidentPlan(g *model.Graph, plan *constraints.OpPlan, ho
 		if t == nil {
 			return fmt.Errorf("operator %s: tensor %q is not declared", plan.Op, name)
 		}
-		if _, ok := homes[i]; ok {
-			continue // never in DRAM
-		}
 		pl, err := bl.PlaceTensor(name, t.Shape, t.DType, inputs[name])
 		if err != nil {
 			return fmt.Errorf("operator %s: %w", plan.Op, err)

@@ -113,6 +113,9 @@ func LowerGraphScheduleWith(ctx context.Context, g *model.Graph, gs *model.Graph
 // placed around the homes live during the step.
 func (bl *Builder) lowerResidentStep(ctx context.Context, g *model.Graph, op *model.Operator, st *model.ScheduledOp, byName map[string]*model.Operator, homes *residentHomes, i int) error {
 	live := homes.live(i)
+	if err := checkStepHomes(op, st, byName, homes); err != nil {
+		return err
+	}
 	if !op.Type.IsGEMMLike() {
 		if st.Mapping != nil || len(st.FusedOps) > 0 {
 			return fmt.Errorf("step %q (%s) has a GEMM mapping or fused operators", st.Name, op.Type)
@@ -198,4 +201,49 @@ func (bl *Builder) lowerResidentStep(ctx context.Context, g *model.Graph, op *mo
 		}
 	}
 	return bl.lowerGEMMOpRes(ctx, g, op, *st.Mapping, f, res)
+}
+
+// checkStepHomes rejects a step that would read or write a resident tensor
+// through DRAM (where it never is): every operand of the step with an L3
+// home must be marked resident, and a fused constant cannot be resident.
+// (Resident tensors still get DRAM addresses in the program, so that views
+// and placements stay uniform; no command touches them.)
+func checkStepHomes(op *model.Operator, st *model.ScheduledOp, byName map[string]*model.Operator, homes *residentHomes) error {
+	if op.Type == model.OpReshape {
+		return nil // a view: no data moves
+	}
+	marked := map[string]bool{}
+	for _, n := range st.ResidentIn {
+		marked[n] = true
+	}
+	for _, n := range st.ResidentOut {
+		marked[n] = true
+	}
+	if op.Type.IsGEMMLike() {
+		out := st.Output
+		if out == "" {
+			out = op.Outputs[0]
+		}
+		for j, n := range []string{op.Inputs[0], op.Inputs[1], out} {
+			marked[n] = marked[n] || [3]bool{st.ResidentA, st.ResidentB, st.ResidentC}[j]
+		}
+	}
+	names := append(append([]string(nil), op.Inputs...), op.Outputs...)
+	for _, f := range st.FusedOps {
+		if fo := byName[f]; fo != nil {
+			names = append(append(names, fo.Inputs...), fo.Outputs...)
+		}
+	}
+	inner := map[string]bool{op.Outputs[0]: len(st.FusedOps) > 0}
+	for j, f := range st.FusedOps {
+		if fo := byName[f]; fo != nil && j < len(st.FusedOps)-1 {
+			inner[fo.Outputs[0]] = true
+		}
+	}
+	for _, n := range names {
+		if homes.home(n) >= 0 && !marked[n] && !inner[n] {
+			return fmt.Errorf("operator %q: tensor %q lives in L3 but the step does not mark it resident (it would go through DRAM)", op.Name, n)
+		}
+	}
+	return nil
 }

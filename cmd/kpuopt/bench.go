@@ -98,7 +98,7 @@ func benchSuite(name string, shapes []string) (search.Suite, error) {
 	if len(shapes) == 0 {
 		s, err := search.LookupSuite(name)
 		if err != nil {
-			return search.Suite{}, fmt.Errorf("--suite: %w", err)
+			return search.Suite{}, fmt.Errorf("--suite: %w (or %q: whole graphs)", err, graphSuiteName)
 		}
 		return s, nil
 	}

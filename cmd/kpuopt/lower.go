@@ -91,6 +91,9 @@ func runLower(ctx context.Context, o *lowerOptions, path string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDRAMFit("lower", path, g, cfg, true); err != nil {
+		return err
+	}
 	gs, err := search.Layerwise(ctx, g, cfg, search.LayerwiseOptions{Engine: o.search, Objective: constraints.Objective(o.objective), OpTimeLimit: o.opTimeLimit})
 	if err != nil {
 		return failed(err)

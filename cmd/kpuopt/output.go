@@ -15,6 +15,17 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	name := tmp.Name()
+	// CreateTemp makes the file private (0600); give it the mode of the file
+	// it replaces, or the usual 0644 for a new one
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+		mode = fi.Mode().Perm()
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		os.Remove(name)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		os.Remove(name)
@@ -28,5 +39,31 @@ func writeFileAtomic(path string, data []byte) error {
 		os.Remove(name)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	return nil
+}
+
+// checkOutputPath rejects, before any work is done, an output file that
+// could not be written: a directory, or a path whose directory is missing,
+// is not a directory, or cannot take a new file. flag names the option
+// (such as "-o") for the message.
+func checkOutputPath(flag, path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s: cannot write %s: is a directory, want a file name", flag, path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("%s: cannot write %s: %w", flag, path, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: cannot write %s: %s is not a directory", flag, path, dir)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".probe*")
+	if err != nil {
+		return fmt.Errorf("%s: cannot write %s: %w", flag, path, err)
+	}
+	name := tmp.Name()
+	tmp.Close()
+	os.Remove(name)
 	return nil
 }

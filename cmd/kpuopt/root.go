@@ -82,6 +82,24 @@ func newRootCmd(s *streams) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return badInput(fmt.Errorf("%s: %w", c.CommandPath(), err))
 	})
+	// output files are checked before any (possibly long) work starts;
+	// one that cannot be written fails the job (exit 1, as docs/onnx.md says)
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		for _, name := range []string{"output", "program"} {
+			f := c.Flags().Lookup(name)
+			if f == nil || f.Value.Type() != "string" || f.Value.String() == "" {
+				continue
+			}
+			flag := "--" + name
+			if f.Shorthand != "" {
+				flag = "-" + f.Shorthand
+			}
+			if err := checkOutputPath(flag, f.Value.String()); err != nil {
+				return failed(fmt.Errorf("%s: %w", c.CommandPath(), err))
+			}
+		}
+		return nil
+	}
 	for _, mk := range commandConstructors {
 		root.AddCommand(mk(s))
 	}
@@ -93,13 +111,17 @@ func newRootCmd(s *streams) *cobra.Command {
 func run(ctx context.Context, args []string, s *streams) int {
 	root := newRootCmd(s)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
+	var ee *exitError
+	if !errors.As(err, &ee) && cmd != nil && cmd != root && !strings.HasPrefix(err.Error(), "unknown command") {
+		// cobra's own argument errors do not say which command or what it takes
+		err = fmt.Errorf("%s: %w (usage: %s)", cmd.CommandPath(), err, cmd.UseLine())
+	}
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	fmt.Fprintf(s.Err, "kpuopt: %s\n", msg)
-	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}

@@ -108,6 +108,9 @@ func runSolveGraph(ctx context.Context, o *solveGraphOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDRAMFit("solve-graph", o.file, g, cfg, o.mode != graph.ModeOptimal || o.noRes); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeLimit)
 	defer cancel()
 	seeds := []string{}
