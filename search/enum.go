@@ -75,13 +75,33 @@ type incumbent struct {
 	cost    *constraints.Cost
 	engine  string
 	short   *constraints.InfeasibleError // the smallest shortfall seen
+	// tie breaks ties of the objective for energy and traffic, whose value
+	// does not depend on the L2 tile or the buffering: among equal values
+	// the mapping with the smaller latency (bound) is kept, so the search
+	// returns the fastest of the optima rather than an arbitrary one (and
+	// never a unit-L2-tile stream of billions of commands).
+	tie float64
 }
 
-func newIncumbent() *incumbent { return &incumbent{value: math.Inf(1)} }
+func newIncumbent() *incumbent { return &incumbent{value: math.Inf(1), tie: math.Inf(1)} }
 
 func (in *incumbent) offer(v float64, m model.Mapping, c *constraints.Cost, engine string) bool {
 	if v < in.value {
 		in.value, in.mapping, in.cost, in.engine = v, m, c, engine
+		in.tie = math.Inf(1)
+		if c != nil {
+			in.tie = float64(c.LatencyCycles)
+		}
+		return true
+	}
+	return false
+}
+
+// offerTie is offer for a value known in closed form, with a latency bound
+// lat that breaks ties (see incumbent.tie).
+func (in *incumbent) offerTie(v, lat float64, m model.Mapping, engine string) bool {
+	if v < in.value || (v == in.value && lat < in.tie) {
+		in.value, in.mapping, in.cost, in.engine, in.tie = v, m, nil, engine, lat
 		return true
 	}
 	return false
@@ -256,6 +276,7 @@ func conclude(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts 
 // candidate is a shape with an order pair and its closed-form value.
 type candidate struct {
 	lb     float64
+	lat    float64 // latency bound: breaks ties of energy and traffic
 	shape  constraints.Shape
 	o3, o2 int8
 }
@@ -320,7 +341,7 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 			in.noteInfeasible(err)
 			return
 		}
-		best := candidate{lb: math.Inf(1)}
+		best := candidate{lb: math.Inf(1), lat: math.Inf(1)}
 		l3triv, l2triv := trivialDims(p, s)
 		for o3 := 0; o3 < 6; o3++ {
 			if o == constraints.Latency && !se.OrderCanBeat(o3, in.value) {
@@ -334,16 +355,18 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 					continue // same stream as an earlier L2 order
 				}
 				res.Considered++
-				var v float64
+				var v, lat float64
 				if o == constraints.Latency {
 					v = float64(se.LowerCycles(o3, o2)) // the bytes are not needed
+					lat = v
 				} else {
 					v = quickValue(o, p, se.Estimate(o3, o2), cfg)
+					lat = float64(se.LowerCycles(o3, o2))
 				}
-				if v < in.value {
-					c := candidate{lb: v, shape: s, o3: int8(o3), o2: int8(o2)}
+				if v < in.value || (exactFromQuick(o) && v == in.value && lat < in.tie) {
+					c := candidate{lb: v, lat: lat, shape: s, o3: int8(o3), o2: int8(o2)}
 					cands = append(cands, c)
-					if v < best.lb {
+					if v < best.lb || (v == best.lb && lat < best.lat) {
 						best = c
 					}
 				}
@@ -358,7 +381,7 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 					continue
 				}
 				if exactFromQuick(o) {
-					in.offer(best.lb, m, nil, "optimal")
+					in.offerTie(best.lb, best.lat, m, "optimal")
 				} else if v, cost, err := evaluateBelow(ctx, p, m, cfg, o, in.value); err == nil {
 					res.Evaluated++
 					in.offer(v, m, cost, "optimal")
@@ -377,9 +400,14 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 		}
 		partial = true // enumeration cut short: judge what was found, prove nothing
 	}
-	sort.SliceStable(cands, func(i, j int) bool { return cands[i].lb < cands[j].lb })
+	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].lb != cands[j].lb {
+			return cands[i].lb < cands[j].lb
+		}
+		return cands[i].lat < cands[j].lat
+	})
 	for _, c := range cands {
-		if c.lb >= in.value {
+		if c.lb > in.value || (c.lb == in.value && !(exactFromQuick(o) && c.lat < in.tie)) {
 			break
 		}
 		if err := ctx.Err(); err != nil {
@@ -425,7 +453,7 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 			}
 			m := c.shape.Mapping(int(c.o3), int(c.o2), bc[0], bc[1])
 			if exactFromQuick(o) {
-				in.offer(c.lb, m, nil, "optimal")
+				in.offerTie(c.lb, c.lat, m, "optimal")
 				break // the value does not depend on the buffer counts
 			}
 			v, cost, err := evaluateBelow(ctx, p, m, cfg, o, in.value)
