@@ -47,3 +47,24 @@ func TestCompareWholeGraph(t *testing.T) {
 		})
 	}
 }
+
+// TestExportWholeGraphSchedule: the JSON of a whole-graph solve exports the
+// tilings of its GEMM-like operators (vector operators have none).
+func TestExportWholeGraphSchedule(t *testing.T) {
+	sched := t.TempDir() + "/s.json"
+	if _, errs, code := runConfigs(t, "solve", "../../testdata/mlp.json", "--config", "minimal", "--format", "json", "-o", sched); code != exitOK {
+		t.Fatalf("solve: exit %d, stderr %q", code, errs)
+	}
+	out, errs, code := runConfigs(t, "export", sched, "--to", "tilings")
+	if code != exitOK {
+		t.Fatalf("export: exit %d, stderr %q", code, errs)
+	}
+	for _, op := range []string{`"op": "fc1"`, `"op": "fc2"`, `"op": "fc3"`} {
+		if !strings.Contains(out, op) {
+			t.Errorf("tilings lack %s:\n%s", op, out)
+		}
+	}
+	if strings.Contains(out, `"op": "softmax"`) {
+		t.Errorf("tilings list the vector operator softmax:\n%s", out)
+	}
+}

@@ -70,11 +70,11 @@ type scheduleFile struct {
 	Graph  string `json:"graph"`
 	Config string `json:"config"`
 	Ops    []struct {
-		Name      string         `json:"name"`
-		Type      model.OpType   `json:"type"`
-		Shape     *gemmShape     `json:"shape"`
-		Mapping   *model.Mapping `json:"mapping"`
-		Predicted figures        `json:"predicted"`
+		Name      string          `json:"name"`
+		Type      model.OpType    `json:"type"`
+		Shape     *gemmShape      `json:"shape"`
+		Mapping   json.RawMessage `json:"mapping"`
+		Predicted figures         `json:"predicted"`
 	} `json:"ops"`
 }
 
@@ -98,6 +98,19 @@ func readSchedule(path string) (*scheduleFile, []model.ExportOp, []int64, error)
 	var cycles []int64
 	seen := map[string]bool{}
 	for i, so := range sf.Ops {
+		var unit struct {
+			Unit string `json:"unit"`
+		}
+		if json.Unmarshal(so.Mapping, &unit) == nil && unit.Unit == "vector" {
+			continue // a vector-engine operator of a whole-graph schedule: no tiling to export
+		}
+		var mapping *model.Mapping
+		if len(so.Mapping) > 0 && string(so.Mapping) != "null" {
+			mapping = new(model.Mapping)
+			if err := json.Unmarshal(so.Mapping, mapping); err != nil {
+				return nil, nil, nil, fmt.Errorf("export %s: ops[%d] (%s): mapping: %w", path, i, so.Name, err)
+			}
+		}
 		switch {
 		case so.Name == "":
 			return nil, nil, nil, fmt.Errorf("export %s: ops[%d]: missing \"name\"", path, i)
@@ -105,18 +118,21 @@ func readSchedule(path string) (*scheduleFile, []model.ExportOp, []int64, error)
 			return nil, nil, nil, fmt.Errorf("export %s: ops[%d]: operator %q appears twice", path, i, so.Name)
 		case so.Shape == nil:
 			return nil, nil, nil, fmt.Errorf("export %s: ops[%d] (%s): missing \"shape\"", path, i, so.Name)
-		case so.Mapping == nil:
+		case mapping == nil:
 			return nil, nil, nil, fmt.Errorf("export %s: ops[%d] (%s): missing \"mapping\"", path, i, so.Name)
 		}
 		seen[so.Name] = true
 		eo := model.ExportOp{Name: so.Name, Type: so.Type, Batch: so.Shape.Batch, M: so.Shape.M, N: so.Shape.N, K: so.Shape.K,
-			DType: so.Shape.DType, Mapping: *so.Mapping}
+			DType: so.Shape.DType, Mapping: *mapping}
 		eo.Mapping.Placement = nil
 		if err := eo.Validate(); err != nil {
 			return nil, nil, nil, fmt.Errorf("export %s: ops[%d]: %w", path, i, err)
 		}
 		ops = append(ops, eo)
 		cycles = append(cycles, so.Predicted.LatencyCycles)
+	}
+	if len(ops) == 0 {
+		return nil, nil, nil, fmt.Errorf("export %s: no GEMM-like operator with a mapping: nothing to export", path)
 	}
 	return &sf, ops, cycles, nil
 }

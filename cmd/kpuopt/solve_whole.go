@@ -38,6 +38,7 @@ func needsWholeGraph(g *model.Graph) bool {
 type wholeOp struct {
 	Name      string       `json:"name"`
 	Type      model.OpType `json:"type"`
+	Shape     *gemmShape   `json:"shape,omitempty"` // the GEMM view (GEMM-like operators)
 	Mapping   any          `json:"mapping"`
 	FusedOps  []string     `json:"fused_ops,omitempty"`
 	ResidentA bool         `json:"resident_a,omitempty"`
@@ -119,7 +120,7 @@ func runSolveWhole(ctx context.Context, o *solveOptions, path string, g *model.G
 			return failed(fmt.Errorf("solve %s: lower the schedule: %w", path, err))
 		}
 	}
-	rep := wholeReportOf(gs, o.search, note)
+	rep := wholeReportOf(g, gs, o.search, note)
 	rep.SolveSeconds = round3(o.now().Sub(start).Seconds())
 	gs.Seconds = rep.SolveSeconds // the table shows solve's clock
 	if prog != nil {
@@ -166,7 +167,7 @@ func wholeSolveError(path string, err error) error {
 }
 
 // wholeReportOf turns a graph schedule into solve's report.
-func wholeReportOf(gs *model.GraphSchedule, engine, note string) *wholeReport {
+func wholeReportOf(g *model.Graph, gs *model.GraphSchedule, engine, note string) *wholeReport {
 	rep := &wholeReport{
 		Graph: gs.Graph, Status: gs.Status, Objective: gs.Objective, Config: gs.Config, Search: engine,
 		Mode: gs.Mode, Engine: gs.Engine, Resident: gs.Resident, L3PeakBytes: gs.L3Peak, Note: note,
@@ -174,11 +175,20 @@ func wholeReportOf(gs *model.GraphSchedule, engine, note string) *wholeReport {
 		LowerBound: boundFigures{LatencyCycles: gs.Bound.LatencyCycles, DRAMBytes: gs.Bound.DRAMBytes},
 		Gap:        round6(gs.Gap), schedule: gs,
 	}
+	byName := map[string]*model.Operator{}
+	for _, op := range g.Operators {
+		byName[op.Name] = op
+	}
 	for _, st := range gs.Ops {
 		pred := figures{LatencyCycles: st.Predicted.LatencyCycles, EnergyPJ: st.Predicted.EnergyPJ, DRAMBytes: st.Predicted.DRAMBytes}
 		op := wholeOp{Name: st.Name, Type: st.Type, FusedOps: st.FusedOps, ResidentA: st.ResidentA, ResidentB: st.ResidentB, ResidentC: st.ResidentC, Predicted: &pred}
 		if st.Mapping != nil {
 			op.Mapping = st.Mapping
+			if gop := byName[st.Name]; gop != nil {
+				if sh, ok, err := g.GEMM(gop); err == nil && ok {
+					op.Shape = &gemmShape{Batch: sh.Batch, M: sh.M, N: sh.N, K: sh.K, DType: sh.DType}
+				}
+			}
 		} else {
 			op.Mapping = vectorMapping{Unit: "vector"}
 		}
