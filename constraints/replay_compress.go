@@ -44,8 +44,8 @@ type replayState struct {
 	fabricLeft, stallLeft, fabricFree, dmaLeft, dmaFree int64
 }
 
-// maxCompressSteps bounds the L3 steps a compressed replay keeps history
-// for (a signature and a latest end per step).
+// maxCompressSteps bounds the L3 steps of a compressed stream (it keeps a
+// signature and a latest end per step from the first one it records).
 const maxCompressSteps = 1 << 22
 
 // compressLimits says which streams a replay compresses: those of at least
@@ -60,8 +60,8 @@ var defaultCompress = compressLimits{minSteps: 32, minCommands: 1 << 15}
 // repeat before it stops looking.
 const giveUpSteps = 256
 
-// maxStoredKey bounds the normalized states a replay keeps, in int64s.
-const maxStoredKey = 1 << 21
+// maxStoredKey bounds the recorded states a replay keeps, in words.
+const maxStoredKey = 1 << 17
 
 type compressEntry struct {
 	step int64
@@ -85,11 +85,21 @@ type compressor struct {
 	entries  []compressEntry
 	stored   int
 	key      []int64
-	Jumps    int   // jumps made
-	Skipped  int64 // L3 steps jumped over
+	// sig holds the signatures of steps [c.s0, sigN); the fill cursor is
+	// the position of step sigN and of the one before it
+	sigN              int64
+	recording         bool  // sig and mx are kept, from step s0 on
+	recorded          int   // steps recorded
+	keyWork           int64 // int64s of normalized state built
+	s0                int64
+	fillPB, fillB     int64
+	fillPIdx, fillIdx [3]int64
+	jumps             int   // jumps made
+	skipped           int64 // L3 steps jumped over
 }
 
-// eligible reports whether the stream of w can be compressed.
+// setup sizes the program of w and decides whether its stream can be
+// compressed.
 func (c *compressor) setup(w *walker) {
 	g := w.g
 	c.ready = true
@@ -98,6 +108,12 @@ func (c *compressor) setup(w *walker) {
 	if w.res != nil || revisits || c.total < c.lim.minSteps || c.total > maxCompressSteps {
 		c.disabled = true
 		return
+	}
+	// a state too big to keep a few of (many compute tiles and groups)
+	ids := 0
+	c.ids(w, func(*int) { ids++ })
+	if 8*(2*ids+2*len(c.rs.free)+8*len(w.tiles)) > maxStoredKey {
+		c.disabled = true
 	}
 }
 
@@ -113,6 +129,29 @@ func (c *compressor) adv(w *walker, b *int64, idx *[3]int64) bool {
 		return true
 	}
 	return false
+}
+
+// setMx records v as the latest end of the commands of step i (i >= s0-1;
+// step s0-1's is not kept: no period starts before s0).
+func (c *compressor) setMx(i, v int64) {
+	if i < c.s0 {
+		return
+	}
+	for int64(len(c.mx)) <= i-c.s0 {
+		c.mx = append(c.mx, 0)
+	}
+	c.mx[i-c.s0] = v
+}
+
+// sigAt is the signature of step i (i >= the first recorded step).
+func (c *compressor) sigAt(w *walker, i int64) uint32 {
+	for c.sigN <= i {
+		c.sig = append(c.sig, c.sigOf(w, c.fillPB, c.fillPIdx, c.fillB, c.fillIdx))
+		c.fillPB, c.fillPIdx = c.fillB, c.fillIdx
+		c.adv(w, &c.fillB, &c.fillIdx)
+		c.sigN++
+	}
+	return c.sig[i-c.s0]
 }
 
 // sigOf is the signature of the step at (b, idx) after the step at (pb,
@@ -264,7 +303,7 @@ func (c *compressor) buildKey(w *walker) int64 {
 			k = append(k, -1)
 			return
 		}
-		e := rs.endOf(*id)
+		e, _ := rs.endOf(*id)
 		if e <= floor {
 			k = append(k, -2)
 			return
@@ -276,16 +315,17 @@ func (c *compressor) buildKey(w *walker) int64 {
 }
 
 // endOf is the end time of command id (one still referenced).
-func (rs *replayState) endOf(id int) int64 {
+func (rs *replayState) endOf(id int) (int64, bool) {
 	if id >= rs.base {
-		return rs.end[id-rs.base]
+		return rs.end[id-rs.base], true
 	}
-	return rs.old[id]
+	v, ok := rs.old[id]
+	return v, ok
 }
 
 // rawIDs lists the id fields of w.
 func (c *compressor) rawIDs(w *walker) []int {
-	var v []int
+	v := make([]int, 0, len(c.key))
 	c.ids(w, func(id *int) { v = append(v, *id) })
 	return v
 }
@@ -314,7 +354,7 @@ func equalKey(a, b []int64) bool {
 
 // snapshot lists the linear quantities of the current state.
 func (c *compressor) snapshot(w *walker) []int64 {
-	var v []int64
+	v := make([]int64, 0, 2*len(c.rs.free)+8*len(w.tiles)+32)
 	c.linear(w, func(p *int) { v = append(v, int64(*p)) }, func(p *int64) { v = append(v, *p) })
 	return v
 }
@@ -329,24 +369,21 @@ func (c *compressor) skip(w *walker, b *int64, idx *[3]int64) error {
 	if c.disabled {
 		return nil
 	}
-	if c.sig == nil {
+	if !c.recording {
 		// a short stream (by its rate so far) is not worth the bookkeeping
 		if c.rs.count*c.total < c.lim.minCommands*c.s {
 			return nil
 		}
-		c.sig = make([]uint32, c.total)
-		c.mx = make([]int64, c.total)
+		c.recording, c.s0 = true, c.s
+		c.sig = make([]uint32, 0, 256)
 		c.byHash = map[uint64][]int{}
-		// the signatures of every step from here on
-		pb, pidx, cb, cidx := w.b, w.idx3, *b, *idx
-		for i := c.s; i < c.total; i++ {
-			c.sig[i] = c.sigOf(w, pb, pidx, cb, cidx)
-			pb, pidx = cb, cidx
-			c.adv(w, &cb, &cidx)
-		}
+		// signatures are computed from here on, as far as needed
+		c.sigN = c.s
+		c.fillPB, c.fillPIdx, c.fillB, c.fillIdx = w.b, w.idx3, *b, *idx
 	}
-	c.mx[c.s-1] = c.rs.stepMax
-	if c.Jumps == 0 && len(c.entries) >= giveUpSteps {
+	c.setMx(c.s-1, c.rs.stepMax)
+	c.recorded++
+	if c.jumps == 0 && c.recorded > giveUpSteps {
 		c.disabled = true
 		return nil
 	}
@@ -365,6 +402,13 @@ func (c *compressor) skip(w *walker, b *int64, idx *[3]int64) error {
 func (c *compressor) tryJump(w *walker, b *int64, idx *[3]int64) (bool, error) {
 	s := c.s
 	ref := c.buildKey(w)
+	c.keyWork += int64(len(c.key))
+	if c.jumps == 0 && c.keyWork > 16*c.rs.count {
+		// recording the state costs a good share of the replay and no
+		// repeat has paid for it yet: stop looking
+		c.disabled = true
+		return false, nil
+	}
 	h := hashKey(c.key)
 	best, bestN := -1, int64(0)
 	var bestB int64
@@ -379,7 +423,7 @@ func (c *compressor) tryJump(w *walker, b *int64, idx *[3]int64) (bool, error) {
 		P := s - e.step
 		// count the steps from s whose signatures repeat the period's
 		var m int64
-		for s+m < c.total && c.sig[s+m] == c.sig[e.step+m%P] {
+		for s+m < c.total && c.sigAt(w, s+m) == c.sig[e.step+m%P-c.s0] {
 			m++
 		}
 		if n := m / P; n > bestN && s+n*P < c.total {
@@ -395,10 +439,16 @@ func (c *compressor) tryJump(w *walker, b *int64, idx *[3]int64) (bool, error) {
 		}
 	}
 	if best < 0 {
-		if c.stored+len(c.key) <= maxStoredKey {
+		// an entry holds the key, the id fields and the linear figures
+		size := 2*len(c.key) + 2*len(c.rs.free) + 8*len(w.tiles)
+		if c.jumps == 0 && c.stored+size > maxStoredKey {
+			c.disabled = true // a big state and no repeat yet: stop looking
+			return false, nil
+		}
+		if c.stored+size <= maxStoredKey {
 			c.entries = append(c.entries, compressEntry{step: s, ref: ref, key: append([]int64(nil), c.key...), lin: c.snapshot(w), raw: c.rawIDs(w)})
 			c.byHash[h] = append(c.byHash[h], len(c.entries)-1)
-			c.stored += len(c.key)
+			c.stored += size
 		}
 		return false, nil
 	}
@@ -416,35 +466,47 @@ func (c *compressor) jump(w *walker, e *compressEntry, n, ref int64, b *int64, i
 	nq := int(n) * q
 	// signatures and latest ends of the steps jumped over
 	for j := int64(0); j < n*P; j++ {
-		v := c.mx[e.step+j%P] + (j/P+1)*dt
-		c.mx[s+j] = v
+		v := c.mx[e.step+j%P-c.s0] + (j/P+1)*dt
+		c.setMx(s+j, v)
 		rs.tr.Cycles = max(rs.tr.Cycles, v)
 	}
 	// the id fields the period rewrote move with it; the others (stale,
 	// see buildKey) keep their command and its end time
+	// commands older than the window (rs.base) go to the old table:
+	// unchanged ones as they are, rewritten ones shifted
 	next1 := int(e.lin[0])
-	minRef := w.next
 	old := map[int]int64{}
 	i := 0
 	var bad error
 	c.ids(w, func(id *int) {
+		v := *id
+		if v < 0 {
+			i++
+			return
+		}
+		end, ok := rs.endOf(v)
 		switch {
-		case *id < 0:
-		case *id == e.raw[i]:
-			old[*id] = rs.endOf(*id)
-		case *id < next1:
-			bad = fmt.Errorf("replay compression: id field %d changed to %d, before the period's first command %d", i, *id, next1)
-		default:
-			minRef = min(minRef, *id)
+		case !ok:
+			bad = fmt.Errorf("replay compression: command %d (id field %d) has no end time", v, i)
+		case v == e.raw[i]:
+			old[v] = end
+		case v < next1:
+			bad = fmt.Errorf("replay compression: id field %d changed to %d, before the period's first command %d", i, v, next1)
+		case v < rs.base:
+			old[v+nq] = end + n*dt
 		}
 		i++
 	})
 	if bad != nil {
 		return bad
 	}
-	end := make([]int64, w.next-minRef, max(1024, 2*(w.next-minRef)))
-	for id := minRef; id < w.next; id++ {
-		end[id-minRef] = rs.endOf(id) + n*dt
+	// the window's commands that the period wrote move, shifted, to the
+	// front of the same buffer
+	lo := max(next1, rs.base)
+	end := rs.end[:w.next-lo]
+	copy(end, rs.end[lo-rs.base:])
+	for i := range end {
+		end[i] += n * dt
 	}
 	i = 0
 	c.ids(w, func(id *int) {
@@ -453,7 +515,7 @@ func (c *compressor) jump(w *walker, e *compressEntry, n, ref int64, b *int64, i
 		}
 		i++
 	})
-	rs.end, rs.base, rs.old = end, minRef+nq, old
+	rs.end, rs.base, rs.old = end, lo+nq, old
 	// counters, accumulators and times
 	cur := c.snapshot(w)
 	i = 0
@@ -467,8 +529,8 @@ func (c *compressor) jump(w *walker, e *compressEntry, n, ref int64, b *int64, i
 	c.s = s + n*P
 	*b, *idx = nb, nidx
 	w.b, w.idx3 = pb, pidx
-	c.Jumps++
-	c.Skipped += n * P
+	c.jumps++
+	c.skipped += n * P
 	if rs.end == nil || rs.base > w.next {
 		return fmt.Errorf("replay compression: command window starts at %d after command %d", rs.base, w.next)
 	}
@@ -527,11 +589,11 @@ func replayCompressed(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.
 	if lim != nil {
 		cp.lim = *lim
 		hook = func(w *walker, b *int64, idx *[3]int64) error {
-			j := cp.Jumps
+			j := cp.jumps
 			if err := cp.skip(w, b, idx); err != nil {
 				return err
 			}
-			if limit > 0 && cp.Jumps > j {
+			if limit > 0 && cp.jumps > j {
 				// the cutoff's figures only grow: check them where the
 				// full replay would have
 				return cutoff()
@@ -592,7 +654,7 @@ func replayCompressed(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.
 		return nil
 	})
 	if err != nil {
-		return nil, cp.Skipped, err
+		return nil, cp.skipped, err
 	}
 	tr.Commands = int(rs.count)
 	kinds := []kpu.EngineKind{kpu.DMA, kpu.BlockMover, kpu.Streamer, kpu.Fabric, kpu.Vector}
@@ -605,5 +667,5 @@ func replayCompressed(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.
 			i++
 		}
 	}
-	return tr, cp.Skipped, nil
+	return tr, cp.skipped, nil
 }

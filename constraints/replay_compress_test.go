@@ -65,7 +65,7 @@ func l3Order(r *rand.Rand) string {
 }
 
 // TestReplayCompressedExact checks that the compressed replay gives exactly
-// the full replay's trace (latency, busy times, bytes, MACs, commands) and,
+// the full replay's (replayFull, the uncompressed implementation) trace (latency, busy times, bytes, MACs, commands) and,
 // under a cutoff, the same verdict, on random mappings of every preset.
 func TestReplayCompressedExact(t *testing.T) {
 	ctx := context.Background()
@@ -85,7 +85,7 @@ func TestReplayCompressedExact(t *testing.T) {
 			n++
 			legal++
 			label := fmt.Sprintf("%s %+v %+v", name, p, m)
-			full, _, err := replayCompressed(ctx, p, m, cfg, 0, nil)
+			full, err := replayFull(ctx, p, m, cfg, 0)
 			if err != nil {
 				t.Fatalf("%s: full replay: %v", label, err)
 			}
@@ -105,7 +105,7 @@ func TestReplayCompressedExact(t *testing.T) {
 				if limit <= 0 {
 					continue
 				}
-				want, _, werr := replayCompressed(ctx, p, m, cfg, limit, nil)
+				want, werr := replayFull(ctx, p, m, cfg, limit)
 				have, _, herr := replayCompressed(ctx, p, m, cfg, limit, &testCompress)
 				if errors.Is(werr, ErrExceeds) != errors.Is(herr, ErrExceeds) || (werr == nil) != (herr == nil) {
 					t.Errorf("%s limit %d: full replay %v, compressed %v", label, limit, werr, herr)
