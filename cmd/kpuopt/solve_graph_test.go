@@ -1,20 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/stillwater-sc/kpuopt/constraints"
-	"github.com/stillwater-sc/kpuopt/kpu"
-	"github.com/stillwater-sc/kpuopt/verify"
 )
 
 func TestSolveGraphJSON(t *testing.T) {
@@ -187,27 +181,4 @@ func TestSolveGraphGolden(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	checkGolden(t, "solve_graph_resnet_block.txt", []byte(solveSeconds.ReplaceAllString(out, ", (time) s\n")))
-}
-
-// TestScheduleJoint: the joint row of `compare` lowers, verifies and is
-// never slower than the per-operator optimum it is seeded with.
-func TestScheduleJoint(t *testing.T) {
-	g, err := loadGraph(graphData + "/mlp.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := kpu.Preset("edge_ai")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := scheduleJoint(context.Background(), g, cfg, constraints.Latency, 200*time.Millisecond, verify.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sc.Verified || sc.Simulated == nil {
-		t.Fatalf("joint schedule not verified: %v", sc.Reasons)
-	}
-	if sc.Simulated.LatencyCycles != sc.Predicted.LatencyCycles {
-		t.Errorf("simulated %d cycles, predicted %d", sc.Simulated.LatencyCycles, sc.Predicted.LatencyCycles)
-	}
 }
