@@ -160,18 +160,24 @@ func scheduleWith(ctx context.Context, g *model.Graph, cfg *kpu.Config, engine s
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", engine, err)
 	}
+	return sc, sc.verifyProgram(ctx, prog, cfg, vopts)
+}
+
+// verifyProgram verifies the lowered program of sc against sc's prediction
+// and records the verdict.
+func (sc *scheduled) verifyProgram(ctx context.Context, prog *kpu.Program, cfg *kpu.Config, vopts verify.Options) error {
 	sc.Program = prog
 	pred := sc.Predicted
 	vopts.Predicted = &pred
 	rep, err := verify.Program(ctx, prog, cfg, vopts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", engine, err)
+		return fmt.Errorf("%s: %w", sc.Engine, err)
 	}
 	sc.Report = rep
 	sc.Simulated = rep.Simulated
 	sc.Verified = rep.Verified
 	sc.Reasons = rep.Reasons
-	return sc, nil
+	return nil
 }
 
 func runCompare(ctx context.Context, o *compareOptions, path string, obj constraints.Objective) error {

@@ -55,16 +55,5 @@ func scheduleGraphWith(ctx context.Context, g *model.Graph, cfg *kpu.Config, eng
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", engine, err)
 	}
-	sc.Program = prog
-	pred := sc.Predicted
-	vopts.Predicted = &pred
-	rep, err := verify.Program(ctx, prog, cfg, vopts)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", engine, err)
-	}
-	sc.Report = rep
-	sc.Simulated = rep.Simulated
-	sc.Verified = rep.Verified
-	sc.Reasons = rep.Reasons
-	return sc, nil
+	return sc, sc.verifyProgram(ctx, prog, cfg, vopts)
 }
