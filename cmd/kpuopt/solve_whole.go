@@ -91,7 +91,7 @@ func runSolveWhole(ctx context.Context, o *solveOptions, path string, g *model.G
 		}
 		switch o.search {
 		case "optimal":
-			return graph.Solve(ctx, g, cfg, graph.Options{Mode: graph.ModeOptimal, Objective: obj, SeedTime: min(o.timeLimit/4, 10*time.Second), NoResidency: noResidency})
+			return graph.Solve(ctx, g, cfg, graph.Options{Mode: graph.ModeOptimal, Objective: obj, SeedTime: seedTime(g, o.timeLimit), NoResidency: noResidency})
 		case "layerwise":
 			return search.Layerwise(ctx, g, cfg, search.LayerwiseOptions{Engine: "optimal", Objective: obj, OpTimeLimit: o.timeLimit})
 		default:
@@ -198,4 +198,17 @@ func wholeReportOf(g *model.Graph, gs *model.GraphSchedule, engine, note string)
 		}
 	}
 	return rep
+}
+
+// seedTime bounds each per-operator seed search of a joint solve so that
+// all of them together take at most half of the time limit (at most 10 s
+// each): the seeds are anytime searches, and the joint step needs the rest.
+func seedTime(g *model.Graph, limit time.Duration) time.Duration {
+	shapes := map[model.GEMMShape]bool{}
+	for _, op := range g.Operators {
+		if sh, ok, err := g.GEMM(op); err == nil && ok {
+			shapes[sh] = true
+		}
+	}
+	return min(limit/time.Duration(2*max(len(shapes), 1)), 10*time.Second)
 }

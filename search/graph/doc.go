@@ -9,7 +9,14 @@
 // emits it with every tensor in DRAM (constraints.OperatorCost,
 // EvaluateGEMMOp with a fused chain), adjusted for residency by replaying the
 // mapping's command stream without the DMA commands a resident operand makes
-// unnecessary. The execution order is fixed (topological, each fusable chain
+// unnecessary (GEMM steps), or priced by the lowering's own resident vector
+// plan (constraints.PlanOpResident, vector steps). Only tensors that fit one
+// L3 tile may be resident. Once the memory planner has fixed the homes, the
+// chosen schedule is repriced step by step with the exact functions the
+// lowering follows (constraints.GEMMStepResident, PlanOpResident), and
+// replaced by the joint schedule with every tensor in DRAM when that is no
+// worse or the lowering could not build it; so the reported figures are the
+// simulator's. The execution order is fixed (topological, each fusable chain
 // right behind its GEMM), so the problem is a shortest path over the step
 // boundaries whose state is the residency of the tensors crossing them:
 // Solve finds it exactly by dynamic programming ("dp"), or through the

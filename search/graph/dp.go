@@ -219,6 +219,18 @@ func (d *dp) vectorOption(b int, bit func(int) bool, r bool) (Figures, int64, in
 	outBytes := pr.Storages[st.Out].Bytes
 	est, ws := vectorCost(d.cfg, ins, operandIO{bytes: outBytes, resident: r}, st.VectorOps)
 	est0, _ := vectorCost(d.cfg, dram, operandIO{bytes: outBytes}, st.VectorOps)
+	var mask uint32
+	for j, id := range st.In {
+		if id >= 0 && bit(id) {
+			mask |= 1 << uint(j)
+		}
+	}
+	if r {
+		mask |= 1 << uint(len(st.In))
+	}
+	if f, ok := d.opt.vecRes[vectorKey{b, mask}]; ok && mask != 0 {
+		return f, ws, outBytes
+	}
 	base := d.opt.vector[b]
 	fig := Figures{
 		Cycles: max(1, base.Cycles-(est0.Cycles-est.Cycles)),

@@ -25,13 +25,16 @@ type gemmKey struct {
 type options struct {
 	gemm   map[int][]map[Pattern][]Candidate
 	vector map[int]Figures
+	// vecRes are the exact figures of vector steps with resident operands
+	// (vectorResident); a missing key falls back to the estimate.
+	vecRes map[vectorKey]Figures
 }
 
 // candidates evaluates every GEMM step under the residency patterns its
 // operands allow (only the empty pattern when not joint) and every fusion
 // length (none when not joint), and every vector step alone.
 func (pr *Problem) candidates(ctx context.Context, cfg *kpu.Config, joint bool, opts CandidateOptions, seeds seedSpec, obj constraints.Objective) (*options, error) {
-	out := &options{gemm: map[int][]map[Pattern][]Candidate{}, vector: map[int]Figures{}}
+	out := &options{gemm: map[int][]map[Pattern][]Candidate{}, vector: map[int]Figures{}, vecRes: map[vectorKey]Figures{}}
 	cache := map[gemmKey][]Evaluated{}
 	ex := seeds.cache.exactFor(pr.Graph, cfg)
 	for i := range pr.Steps {
@@ -42,6 +45,11 @@ func (pr *Problem) candidates(ctx context.Context, cfg *kpu.Config, joint bool, 
 				return nil, err
 			}
 			out.vector[i] = f
+			if joint {
+				if err := pr.vectorResident(ctx, cfg, i, out.vecRes); err != nil {
+					return nil, fmt.Errorf("operator %s: %w", st.Op.Name, err)
+				}
+			}
 			continue
 		}
 		if st.Kind != StepGEMM {

@@ -54,6 +54,9 @@ const maxEDPRounds = 8
 // optimal over the per-operator candidate sets and the fixed execution order
 // (the dynamic program is exact for latency, energy and traffic); for edp it
 // is the best of a reweighting of latency against energy (status feasible).
+// A schedule with resident tensors is repriced exactly with its planned
+// homes, and the all-DRAM joint schedule is returned instead when it is no
+// worse (exactOrDRAM), so Predicted is what the lowering's program costs.
 func Solve(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Options) (*model.GraphSchedule, error) {
 	start := time.Now()
 	if opts.Mode == "" {
@@ -82,10 +85,14 @@ func Solve(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Options) (
 	if opts.SeedTime <= 0 {
 		opts.SeedTime = time.Second
 	}
-	if opts.NoResidency {
-		for i := range pr.Storages {
+	for i := range pr.Storages {
+		// a home lies in one L3 tile (an access never spans two)
+		if opts.NoResidency || pr.Storages[i].Bytes > cfg.L3TileBytes {
 			pr.Storages[i].Eligible = false
 		}
+	}
+	if opts.Cache == nil && joint && !opts.NoResidency {
+		opts.Cache = &Cache{} // shared with the all-DRAM solve below
 	}
 	cands, err := pr.candidates(ctx, cfg, joint, opts.Candidates, seedSpec{opts.Seeds, opts.SeedTime, opts.Cache}, opts.Objective)
 	if err != nil {
@@ -160,10 +167,53 @@ func Solve(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Options) (
 	if err := planL3(ctx, s, cfg); err != nil {
 		return nil, err
 	}
+	if len(s.Resident) > 0 {
+		if s, err = exactOrDRAM(ctx, g, cfg, opts, s); err != nil {
+			return nil, err
+		}
+	}
 	s.Bound = pr.lowerBound(cfg)
 	s.Gap = gap(s.Predicted, s.Bound, opts.Objective)
 	s.Seconds = time.Since(start).Seconds()
 	return s, nil
+}
+
+// exactOrDRAM prices schedule s, which keeps tensors resident, exactly as
+// the lowering emits it with its planned homes (reprice), and returns it,
+// or the joint schedule with every tensor through DRAM (whose prices are
+// exact by construction) when that one is no worse for the objective or s
+// cannot be built (a home or a step the lowering cannot place).
+func exactOrDRAM(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Options, s *model.GraphSchedule) (*model.GraphSchedule, error) {
+	rerr := fixHomes(s, cfg)
+	if rerr == nil {
+		rerr = reprice(ctx, g, s, cfg)
+	}
+	if rerr != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	o := opts
+	o.NoResidency = true
+	alt, err := Solve(ctx, g, cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	if rerr != nil || objectiveValue(alt.Predicted, opts.Objective) <= objectiveValue(s.Predicted, opts.Objective) {
+		return alt, nil
+	}
+	return s, nil
+}
+
+// objectiveValue is the figure objective o minimizes.
+func objectiveValue(p model.Figures, o constraints.Objective) float64 {
+	switch o {
+	case constraints.Energy:
+		return p.EnergyPJ
+	case constraints.Traffic:
+		return float64(p.DRAMBytes)
+	case constraints.EDP:
+		return float64(p.LatencyCycles) * p.EnergyPJ
+	}
+	return float64(p.LatencyCycles)
 }
 
 func total(path []transition) Figures {
