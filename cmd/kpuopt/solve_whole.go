@@ -93,9 +93,9 @@ func runSolveWhole(ctx context.Context, o *solveOptions, path string, g *model.G
 		case "optimal":
 			return graph.Solve(ctx, g, cfg, graph.Options{Mode: graph.ModeOptimal, Objective: obj, SeedTime: seedTime(g, o.timeLimit), NoResidency: noResidency})
 		case "layerwise":
-			return search.Layerwise(ctx, g, cfg, search.LayerwiseOptions{Engine: "optimal", Objective: obj, OpTimeLimit: o.timeLimit})
+			return search.Layerwise(ctx, g, cfg, search.LayerwiseOptions{Engine: "optimal", Objective: obj, OpTimeLimit: opTimeLimit(g, o.timeLimit)})
 		default:
-			return search.Layerwise(ctx, g, cfg, search.LayerwiseOptions{Engine: o.search, Objective: obj, OpTimeLimit: o.timeLimit})
+			return search.Layerwise(ctx, g, cfg, search.LayerwiseOptions{Engine: o.search, Objective: obj, OpTimeLimit: opTimeLimit(g, o.timeLimit)})
 		}
 	}
 	gs, err := solve(false)
@@ -211,4 +211,17 @@ func seedTime(g *model.Graph, limit time.Duration) time.Duration {
 		}
 	}
 	return min(limit/time.Duration(2*max(len(shapes), 1)), 10*time.Second)
+}
+
+// opTimeLimit bounds each operator's search of a layerwise solve so that all
+// of them together take at most half of the time limit; a search cut short
+// keeps its best mapping (status feasible).
+func opTimeLimit(g *model.Graph, limit time.Duration) time.Duration {
+	n := 0
+	for _, op := range g.Operators {
+		if _, ok, err := g.GEMM(op); err == nil && ok {
+			n++
+		}
+	}
+	return limit / time.Duration(2*max(n, 1))
 }
