@@ -5,6 +5,7 @@
 // exact timing (Replay), the cost model (Evaluate, FastCost) and lower bounds
 // (LowerBound). It also owns the streams of whole-graph steps that keep
 // operands resident in L3 (WalkResident, PlaceResident, PlanOpResident,
-// GEMMStepResident; docs/graph-schedules.md section 6). docs/mapping.md is
-// the contract it implements.
+// GEMMStepResident; docs/graph-schedules.md section 6) and the rule that
+// moves a resident home off an L3 tile boundary (MoveHomesIntoTiles).
+// docs/mapping.md is the contract it implements.
 package constraints

@@ -8,26 +8,24 @@ import (
 	"github.com/stillwater-sc/kpuopt/model"
 )
 
+// unaryVectorOps and binaryVectorOps name the vector engine's op for each
+// operator that maps onto one directly.
+var (
+	unaryVectorOps = map[model.OpType]string{
+		model.OpRelu: "relu", model.OpGelu: "gelu", model.OpSigmoid: "sigmoid", model.OpTanh: "tanh",
+		model.OpExp: "exp", model.OpAbs: "abs", model.OpNeg: "neg", model.OpRecip: "recip",
+	}
+	binaryVectorOps = map[model.OpType]string{
+		model.OpAdd: "add", model.OpSub: "sub", model.OpMul: "mul", model.OpDiv: "div",
+	}
+)
+
 // unaryVectorOp maps a unary operator to the vector engine's op.
 func unaryVectorOp(op *model.Operator) (string, error) {
-	switch op.Type {
-	case model.OpRelu:
-		return "relu", nil
-	case model.OpGelu:
-		return "gelu", nil
-	case model.OpSigmoid:
-		return "sigmoid", nil
-	case model.OpTanh:
-		return "tanh", nil
-	case model.OpExp:
-		return "exp", nil
-	case model.OpAbs:
-		return "abs", nil
-	case model.OpNeg:
-		return "neg", nil
-	case model.OpRecip:
-		return "recip", nil
-	case model.OpClamp:
+	if vop, ok := unaryVectorOps[op.Type]; ok {
+		return vop, nil
+	}
+	if op.Type == model.OpClamp {
 		lo, err1 := op.Attrs.Float("min", math.Inf(-1))
 		hi, err2 := op.Attrs.Float("max", math.Inf(1))
 		if err1 == nil && err2 == nil && lo == 0 && math.IsInf(hi, 1) {
@@ -40,18 +38,11 @@ func unaryVectorOp(op *model.Operator) (string, error) {
 
 // binaryVectorOp maps a binary operator to the vector engine's op.
 func binaryVectorOp(op *model.Operator, dt model.DType) (string, error) {
-	switch op.Type {
-	case model.OpAdd:
-		return "add", nil
-	case model.OpSub:
-		return "sub", nil
-	case model.OpMul:
-		return "mul", nil
-	case model.OpDiv:
-		if dt.IsInteger() {
-			return "", fmt.Errorf("operator %q: integer DIV (truncating) is not a vector-engine op", op.Name)
-		}
-		return "div", nil
+	if op.Type == model.OpDiv && dt.IsInteger() {
+		return "", fmt.Errorf("operator %q: integer DIV (truncating) is not a vector-engine op", op.Name)
+	}
+	if vop, ok := binaryVectorOps[op.Type]; ok {
+		return vop, nil
 	}
 	return "", fmt.Errorf("operator %q (%s): %w", op.Name, op.Type, ErrNotVectorOp)
 }

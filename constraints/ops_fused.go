@@ -263,6 +263,11 @@ func minOf(s []int64) int64 {
 // *InfeasibleError says it does not (the bias then takes a separate pass,
 // PlanBias).
 func BiasOnDrain(g *model.Graph, op *model.Operator, m model.Mapping, cfg *kpu.Config) (*Fused, error) {
+	return biasOnDrain(g, op, cfg, func(p Problem) (*Placement, error) { return Place(p, m, cfg) })
+}
+
+// biasOnDrain is BiasOnDrain with the mapping's buffers placed by place.
+func biasOnDrain(g *model.Graph, op *model.Operator, cfg *kpu.Config, place func(Problem) (*Placement, error)) (*Fused, error) {
 	if len(op.Inputs) != 3 {
 		return nil, nil
 	}
@@ -278,7 +283,7 @@ func BiasOnDrain(g *model.Graph, op *model.Operator, m model.Mapping, cfg *kpu.C
 	if err != nil {
 		return nil, err
 	}
-	pl, err := Place(p, m, cfg)
+	pl, err := place(p)
 	if err != nil {
 		return nil, err
 	}
@@ -296,22 +301,34 @@ func BiasOnDrain(g *model.Graph, op *model.Operator, m model.Mapping, cfg *kpu.C
 // first. Without fused, a bias is not included (OperatorCost adds its
 // separate pass).
 func EvaluateGEMMOp(ctx context.Context, g *model.Graph, op *model.Operator, m model.Mapping, fused *Fused, cfg *kpu.Config) (*Cost, error) {
-	shape, ok, err := g.GEMM(op)
+	p, cv, outT, err := gemmOpProblem(g, op, fused)
 	if err != nil {
 		return nil, err
 	}
+	return evaluateGEMM(ctx, p, cv, fused, outT, m, cfg)
+}
+
+// gemmOpProblem is the GEMM view of GEMM-like op of g for EvaluateGEMMOp and
+// EvaluateGEMMOpResident: its Problem, its gathers when a CONV2D (nil
+// otherwise) and the dtype its final C blocks are drained in (the fused
+// chain's when fused is set, else the output tensor's).
+func gemmOpProblem(g *model.Graph, op *model.Operator, fused *Fused) (Problem, *Conv, model.DType, error) {
+	shape, ok, err := g.GEMM(op)
+	if err != nil {
+		return Problem{}, nil, "", err
+	}
 	if !ok {
-		return nil, fmt.Errorf("operator %q (%s) is not GEMM-like", op.Name, op.Type)
+		return Problem{}, nil, "", fmt.Errorf("operator %q (%s) is not GEMM-like", op.Name, op.Type)
 	}
 	p, err := NewProblem(op.Name, shape)
 	if err != nil {
-		return nil, err
+		return Problem{}, nil, "", err
 	}
 	var cv *Conv
 	if op.Type == model.OpConv2D || op.Type == model.OpConv2DDW {
 		c, err := NewConv(g, op)
 		if err != nil {
-			return nil, err
+			return Problem{}, nil, "", err
 		}
 		cv = &c
 	}
@@ -319,7 +336,7 @@ func EvaluateGEMMOp(ctx context.Context, g *model.Graph, op *model.Operator, m m
 	if fused != nil {
 		outT = fused.OutT
 	}
-	return evaluateGEMM(ctx, p, cv, fused, outT, m, cfg)
+	return p, cv, outT, nil
 }
 
 func evaluateGEMM(ctx context.Context, p Problem, cv *Conv, fused *Fused, outT model.DType, m model.Mapping, cfg *kpu.Config) (*Cost, error) {
@@ -331,28 +348,9 @@ func evaluateGEMM(ctx context.Context, p Problem, cv *Conv, fused *Fused, outT m
 // keeps operands in L3. A bias (no chain) is passed as fused =
 // NewFused(g, op, nil), as the lowering runs it on the drain.
 func EvaluateGEMMOpResident(ctx context.Context, g *model.Graph, op *model.Operator, m model.Mapping, fused *Fused, cfg *kpu.Config, r Residency) (*Cost, error) {
-	shape, ok, err := g.GEMM(op)
+	p, cv, outT, err := gemmOpProblem(g, op, fused)
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("operator %q (%s) is not GEMM-like", op.Name, op.Type)
-	}
-	p, err := NewProblem(op.Name, shape)
-	if err != nil {
-		return nil, err
-	}
-	var cv *Conv
-	if op.Type == model.OpConv2D || op.Type == model.OpConv2DDW {
-		c, err := NewConv(g, op)
-		if err != nil {
-			return nil, err
-		}
-		cv = &c
-	}
-	outT := g.Tensors[op.Outputs[0]].DType
-	if fused != nil {
-		outT = fused.OutT
 	}
 	if r.C && outT.Size() != p.AccBytes() && (m.L3.K < p.K || m.Split.K > 1) {
 		return nil, &InfeasibleError{Problem: p.Name, Shortfall: Shortfall{Level: "l3", What: fmt.Sprintf("a resident C home in %s holding %d-byte partial sums (the mapping splits K)", outT, p.AccBytes()), Need: p.AccBytes(), Have: outT.Size()}}

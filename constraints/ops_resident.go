@@ -256,29 +256,7 @@ func viaL2(cfg *kpu.Config, cmds []OpCmd, w, st, k int, size int64, lastUse map[
 // *InfeasibleError (the bias then takes a separate pass, PlanBias with
 // ResidentPlan).
 func BiasOnDrainResident(g *model.Graph, op *model.Operator, m model.Mapping, cfg *kpu.Config, r Residency) (*Fused, error) {
-	if len(op.Inputs) != 3 {
-		return nil, nil
-	}
-	f, err := NewFused(g, op, nil)
-	if err != nil {
-		return nil, err
-	}
-	shape, _, err := g.GEMM(op)
-	if err != nil {
-		return nil, err
-	}
-	p, err := NewProblem(op.Name, shape)
-	if err != nil {
-		return nil, err
-	}
-	pl, err := PlaceResident(p, m, cfg, r)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.PlaceExt(pl, cfg); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return biasOnDrain(g, op, cfg, func(p Problem) (*Placement, error) { return PlaceResident(p, m, cfg, r) })
 }
 
 // GEMMStepResident is the exact cost of a GEMM step of a graph schedule

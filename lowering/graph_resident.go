@@ -2,7 +2,6 @@ package lowering
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/stillwater-sc/kpuopt/constraints"
 	"github.com/stillwater-sc/kpuopt/kpu"
@@ -96,7 +95,6 @@ type residentHomes struct {
 func newResidentHomes(gs *model.GraphSchedule, cfg *kpu.Config) (*residentHomes, error) {
 	h := &residentHomes{flat: map[string]int64{}}
 	tb := cfg.L3TileBytes
-	crosses := func(off, n int64) bool { return n > 0 && off/tb != (off+n-1)/tb }
 	spans := append([]model.ResidentTensor(nil), gs.Resident...)
 	for _, r := range spans {
 		if r.L3Offset < 0 {
@@ -109,44 +107,9 @@ func newResidentHomes(gs *model.GraphSchedule, cfg *kpu.Config) (*residentHomes,
 			return nil, fmt.Errorf("resident tensor %q: %d B do not fit one L3 tile of %d B (a home lies in one L3 tile): %w", r.Tensor, r.Bytes, tb, ErrUnsupported)
 		}
 	}
-	order := make([]int, len(spans))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return spans[order[a]].First < spans[order[b]].First })
-	for _, i := range order {
+	if i := constraints.MoveHomesIntoTiles(spans, cfg); i >= 0 {
 		r := &spans[i]
-		if !crosses(r.L3Offset, r.Bytes) {
-			continue
-		}
-		conflict := func(off int64) int64 { // end of a live tensor overlapping [off, off+Bytes), or -1
-			for j := range spans {
-				o := &spans[j]
-				if j == i || o.Last < r.First || r.Last < o.First || crosses(o.L3Offset, o.Bytes) {
-					continue
-				}
-				if o.L3Offset < off+r.Bytes && off < o.L3Offset+o.Bytes {
-					return o.L3Offset + o.Bytes
-				}
-			}
-			return -1
-		}
-		placed := false
-		for off := int64(0); off+r.Bytes <= cfg.L3Bytes(); {
-			if crosses(off, r.Bytes) {
-				off = (off/tb + 1) * tb
-				continue
-			}
-			if e := conflict(off); e >= 0 {
-				off = (e + 63) / 64 * 64
-				continue
-			}
-			r.L3Offset, placed = off, true
-			break
-		}
-		if !placed {
-			return nil, fmt.Errorf("resident tensor %q (%d B): no place inside one L3 tile beside the tensors live with it: %w", r.Tensor, r.Bytes, ErrUnsupported)
-		}
+		return nil, fmt.Errorf("resident tensor %q (%d B): no place inside one L3 tile beside the tensors live with it: %w", r.Tensor, r.Bytes, ErrUnsupported)
 	}
 	for _, r := range spans {
 		h.flat[r.Tensor] = r.L3Offset

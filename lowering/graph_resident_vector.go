@@ -42,53 +42,5 @@ func (bl *Builder) emitResidentPlan(g *model.Graph, plan *constraints.OpPlan, ho
 		}
 		place[i] = pl
 	}
-	readDeps := make([][]int, len(plan.Operands))
-	for i, name := range plan.Operands {
-		readDeps[i] = bl.ReadDeps(name)
-	}
-	fence := bl.beginOp()
-	fenced := map[kpu.Engine]bool{}
-	base := bl.NextID()
-	resolve := func(a *kpu.Access, t int) *kpu.Access {
-		if a == nil || t < 0 {
-			return a
-		}
-		c := *a
-		c.Unit = place[t].Channel
-		c.Addr += place[t].Addr
-		return &c
-	}
-	for i := range plan.Cmds {
-		oc := &plan.Cmds[i]
-		c := oc.Command
-		c.Src, c.Src2, c.Dst = resolve(c.Src, oc.SrcT), resolve(c.Src2, oc.Src2T), resolve(c.Dst, oc.DstT)
-		deps := make([]int, 0, len(c.Deps)+2)
-		for _, d := range c.Deps {
-			deps = append(deps, base+d)
-		}
-		for _, t := range []int{oc.SrcT, oc.Src2T, oc.SrcHome - 1} {
-			if t >= 0 {
-				deps = append(deps, readDeps[t]...)
-			}
-		}
-		if !fenced[c.Engine] {
-			fenced[c.Engine] = true
-			deps = append(deps, fence...)
-		}
-		c.Deps = nil
-		if len(deps) > 0 {
-			c.Deps = uniqueSorted(deps)
-		}
-		id := bl.Emit(c)
-		if id != base+i {
-			return fmt.Errorf("operator %s: command %d got id %d, want %d", plan.Op, i, id, base+i)
-		}
-		if oc.DstT >= 0 {
-			bl.Wrote(plan.Operands[oc.DstT], id)
-		}
-		if oc.DstHome > 0 {
-			bl.Wrote(plan.Operands[oc.DstHome-1], id)
-		}
-	}
-	return nil
+	return bl.emitPlanCmds(plan, place)
 }

@@ -52,6 +52,16 @@ func (bl *Builder) LowerPlan(g *model.Graph, plan *constraints.OpPlan) error {
 	if plan.Alias {
 		return nil
 	}
+	return bl.emitPlanCmds(plan, place)
+}
+
+// emitPlanCmds appends the commands of plan with its operands at place: each
+// command depends on the last writers of the operands (and L3 homes) it
+// reads, each engine's first command on the fence of the operators before
+// (see beginOp), and each command writing an operand or a home is recorded
+// as that tensor's writer. Plans without homes (SrcHome = DstHome = 0) get
+// only the operand dependencies.
+func (bl *Builder) emitPlanCmds(plan *constraints.OpPlan, place []kpu.TensorPlacement) error {
 	readDeps := make([][]int, len(plan.Operands))
 	for i, name := range plan.Operands {
 		readDeps[i] = bl.ReadDeps(name)
@@ -76,11 +86,10 @@ func (bl *Builder) LowerPlan(g *model.Graph, plan *constraints.OpPlan) error {
 		for _, d := range c.Deps {
 			deps = append(deps, base+d)
 		}
-		if oc.SrcT >= 0 {
-			deps = append(deps, readDeps[oc.SrcT]...)
-		}
-		if oc.Src2T >= 0 {
-			deps = append(deps, readDeps[oc.Src2T]...)
+		for _, t := range []int{oc.SrcT, oc.Src2T, oc.SrcHome - 1} {
+			if t >= 0 {
+				deps = append(deps, readDeps[t]...)
+			}
 		}
 		if !fenced[c.Engine] {
 			fenced[c.Engine] = true
@@ -96,6 +105,9 @@ func (bl *Builder) LowerPlan(g *model.Graph, plan *constraints.OpPlan) error {
 		}
 		if oc.DstT >= 0 {
 			bl.Wrote(plan.Operands[oc.DstT], id)
+		}
+		if oc.DstHome > 0 {
+			bl.Wrote(plan.Operands[oc.DstHome-1], id)
 		}
 	}
 	return nil

@@ -75,44 +75,52 @@ func (im *onnxImporter) windowAttrsFor(as onnxAttrs, x *Tensor, kernel []int64) 
 
 func (im *onnxImporter) convConv() error {
 	n := im.node
-	as, err := im.attrs("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")
+	as, err := im.header(2, 3, 1, "auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")
 	if err != nil {
 		return err
 	}
-	if err := im.arity(2, 3, 1); err != nil {
-		return err
-	}
-	x, err := im.tensor(n.inputs[0])
+	attrs, err := im.convAttrs(as, n.inputs)
 	if err != nil {
 		return err
 	}
-	w, err := im.tensor(n.inputs[1])
+	_, err = im.emit("", OpConv2D, n.inputs, n.outputs[0], attrs)
+	return err
+}
+
+// convAttrs checks a 2-D convolution's input ins[0] and weight ins[1] and
+// returns its window attributes (the kernel from kernel_shape, else from the
+// weight) with group when not 1.
+func (im *onnxImporter) convAttrs(as onnxAttrs, ins []string) (Attributes, error) {
+	x, err := im.tensor(ins[0])
 	if err != nil {
-		return err
+		return nil, err
+	}
+	w, err := im.tensor(ins[1])
+	if err != nil {
+		return nil, err
 	}
 	if len(w.Shape) != 4 {
-		return fmt.Errorf("weight %q has shape %v: only 2-D convolutions (rank-4 weights) are supported", w.Name, w.Shape)
+		return nil, fmt.Errorf("weight %q has shape %v: only 2-D convolutions (rank-4 weights) are supported", w.Name, w.Shape)
 	}
 	kernel, ok, err := as.ints("kernel_shape")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !ok {
 		kernel = []int64{w.Shape[2], w.Shape[3]}
 	}
 	attrs, err := im.windowAttrsFor(as, x, kernel)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	group, err := as.int("group", 1)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if group != 1 {
 		attrs["group"] = group
 	}
-	_, err = im.emit("", OpConv2D, n.inputs, n.outputs[0], attrs)
-	return err
+	return attrs, nil
 }
 
 func (im *onnxImporter) convPool() error {
@@ -124,11 +132,8 @@ func (im *onnxImporter) convPool() error {
 	} else {
 		known = append(known, "count_include_pad")
 	}
-	as, err := im.attrs(known...)
+	as, err := im.header(1, 1, 1, known...)
 	if err != nil {
-		return err
-	}
-	if err := im.arity(1, 1, 1); err != nil {
 		return err
 	}
 	x, err := im.tensor(n.inputs[0])
@@ -186,10 +191,7 @@ func (im *onnxImporter) convPool() error {
 
 func (im *onnxImporter) convGlobalPool() error {
 	n := im.node
-	if _, err := im.attrs(); err != nil {
-		return err
-	}
-	if err := im.arity(1, 1, 1); err != nil {
+	if _, err := im.header(1, 1, 1); err != nil {
 		return err
 	}
 	x, err := im.tensor(n.inputs[0])
@@ -244,33 +246,8 @@ func (im *onnxImporter) convInteger() error {
 	typ := OpMatMul
 	var attrs Attributes
 	if isConv {
-		x, err := im.tensor(ins[0])
-		if err != nil {
+		if attrs, err = im.convAttrs(as, ins); err != nil {
 			return err
-		}
-		w, err := im.tensor(ins[1])
-		if err != nil {
-			return err
-		}
-		if len(w.Shape) != 4 {
-			return fmt.Errorf("weight %q has shape %v: only 2-D convolutions (rank-4 weights) are supported", w.Name, w.Shape)
-		}
-		kernel, ok, err := as.ints("kernel_shape")
-		if err != nil {
-			return err
-		}
-		if !ok {
-			kernel = []int64{w.Shape[2], w.Shape[3]}
-		}
-		if attrs, err = im.windowAttrsFor(as, x, kernel); err != nil {
-			return err
-		}
-		group, err := as.int("group", 1)
-		if err != nil {
-			return err
-		}
-		if group != 1 {
-			attrs["group"] = group
 		}
 		typ = OpConv2D
 	}

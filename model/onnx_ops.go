@@ -184,6 +184,19 @@ func (im *onnxImporter) arity(minIn, maxIn, maxOut int) error {
 	return nil
 }
 
+// header checks a node's attribute names against known (as attrs does) and
+// then its input and output counts (as arity does), returning the attributes.
+func (im *onnxImporter) header(minIn, maxIn, maxOut int, known ...string) (onnxAttrs, error) {
+	as, err := im.attrs(known...)
+	if err != nil {
+		return nil, err
+	}
+	if err := im.arity(minIn, maxIn, maxOut); err != nil {
+		return nil, err
+	}
+	return as, nil
+}
+
 // tensorOrConst checks that name is known (without declaring it).
 func (im *onnxImporter) tensorOrConst(name string) (string, error) {
 	r := im.resolve(name)
@@ -282,11 +295,8 @@ func int64sRaw(vals []int64) []byte {
 // otherwise a MATMUL (with transpose flags) followed by an ADD of C.
 func (im *onnxImporter) convGemm() error {
 	n := im.node
-	as, err := im.attrs("alpha", "beta", "transA", "transB")
+	as, err := im.header(2, 3, 1, "alpha", "beta", "transA", "transB")
 	if err != nil {
-		return err
-	}
-	if err := im.arity(2, 3, 1); err != nil {
 		return err
 	}
 	alpha, err := as.float("alpha", 1)
@@ -368,11 +378,8 @@ func (im *onnxImporter) convGemm() error {
 
 func (im *onnxImporter) convClip() error {
 	n := im.node
-	as, err := im.attrs("min", "max")
+	as, err := im.header(1, 3, 1, "min", "max")
 	if err != nil {
-		return err
-	}
-	if err := im.arity(1, 3, 1); err != nil {
 		return err
 	}
 	lo, hi := math.Inf(-1), math.Inf(1)
@@ -425,11 +432,8 @@ func (im *onnxImporter) convClip() error {
 // SOFTMAX over the last axis, RESHAPE back.
 func (im *onnxImporter) convSoftmax() error {
 	n := im.node
-	as, err := im.attrs("axis")
+	as, err := im.header(1, 1, 1, "axis")
 	if err != nil {
-		return err
-	}
-	if err := im.arity(1, 1, 1); err != nil {
 		return err
 	}
 	x, err := im.tensor(n.inputs[0])
@@ -475,11 +479,8 @@ func (im *onnxImporter) convSoftmax() error {
 
 func (im *onnxImporter) convLayerNorm() error {
 	n := im.node
-	as, err := im.attrs("axis", "epsilon", "stash_type")
+	as, err := im.header(2, 3, 1, "axis", "epsilon", "stash_type")
 	if err != nil {
-		return err
-	}
-	if err := im.arity(2, 3, 1); err != nil {
 		return err
 	}
 	if st, err := as.int("stash_type", 1); err != nil {
@@ -512,11 +513,8 @@ func (im *onnxImporter) convLayerNorm() error {
 // mean * scale; kpuopt graphs carry shapes, not weight values).
 func (im *onnxImporter) convBatchNorm() error {
 	n := im.node
-	as, err := im.attrs("epsilon", "momentum", "training_mode", "spatial", "is_test", "consumed_inputs")
+	as, err := im.header(5, 5, 1, "epsilon", "momentum", "training_mode", "spatial", "is_test", "consumed_inputs")
 	if err != nil {
-		return err
-	}
-	if err := im.arity(5, 5, 1); err != nil {
 		return err
 	}
 	if tm, err := as.int("training_mode", 0); err != nil {
@@ -605,11 +603,8 @@ func (im *onnxImporter) convReshape() error {
 
 func (im *onnxImporter) convFlatten() error {
 	n := im.node
-	as, err := im.attrs("axis")
+	as, err := im.header(1, 1, 1, "axis")
 	if err != nil {
-		return err
-	}
-	if err := im.arity(1, 1, 1); err != nil {
 		return err
 	}
 	x, err := im.tensor(n.inputs[0])

@@ -239,19 +239,28 @@ func (it *wireIter) floats(f wireField, name string, out []float64) ([]float64, 
 	return nil, fmt.Errorf("%w: %s.%s (field %d) has wire type %d, want fixed32 or packed floats", errWire, it.what, name, f.num, f.typ)
 }
 
+// each calls fn on every field of the message in turn, stopping at the first
+// error from the wire or from fn.
+func (it *wireIter) each(fn func(f wireField) error) error {
+	for {
+		f, ok, err := it.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+}
+
 // decodeONNXModel decodes a ModelProto.
 func decodeONNXModel(data []byte) (*onnxModel, error) {
 	m := &onnxModel{opsets: map[string]int64{}}
 	it := &wireIter{b: data, what: "ModelProto"}
-	var err error
-	for {
-		f, ok, e := it.next()
-		if e != nil {
-			return nil, e
-		}
-		if !ok {
-			break
-		}
+	err := it.each(func(f wireField) (err error) {
 		switch f.num {
 		case 1:
 			m.irVersion, err = it.varint(f, "ir_version")
@@ -260,7 +269,7 @@ func decodeONNXModel(data []byte) (*onnxModel, error) {
 		case 7:
 			if err = it.want(f, protowire.BytesType, "graph"); err == nil {
 				if m.graph != nil {
-					return nil, fmt.Errorf("%w: ModelProto has two graphs", errWire)
+					return fmt.Errorf("%w: ModelProto has two graphs", errWire)
 				}
 				m.graph, err = decodeONNXGraph(it.sub(f, "graph"))
 			}
@@ -269,33 +278,27 @@ func decodeONNXModel(data []byte) (*onnxModel, error) {
 				err = decodeOpset(it.sub(f, "opset_import"), m.opsets)
 			}
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
 func decodeOpset(it *wireIter, opsets map[string]int64) error {
 	domain, version := "", int64(0)
-	var err error
-	for {
-		f, ok, e := it.next()
-		if e != nil {
-			return e
-		}
-		if !ok {
-			break
-		}
+	err := it.each(func(f wireField) (err error) {
 		switch f.num {
 		case 1:
 			domain, err = it.str(f, "domain")
 		case 2:
 			version, err = it.varint(f, "version")
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if domain == "ai.onnx" {
 		domain = ""
@@ -306,15 +309,7 @@ func decodeOpset(it *wireIter, opsets map[string]int64) error {
 
 func decodeONNXGraph(it *wireIter) (*onnxGraph, error) {
 	g := &onnxGraph{}
-	var err error
-	for {
-		f, ok, e := it.next()
-		if e != nil {
-			return nil, e
-		}
-		if !ok {
-			break
-		}
+	err := it.each(func(f wireField) (err error) {
 		switch f.num {
 		case 1:
 			if err = it.want(f, protowire.BytesType, "node"); err == nil {
@@ -347,24 +342,17 @@ func decodeONNXGraph(it *wireIter) (*onnxGraph, error) {
 		case 15:
 			g.sparse++
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return g, nil
 }
 
 func decodeONNXNode(it *wireIter) (*onnxNode, error) {
 	n := &onnxNode{}
-	var err error
-	for {
-		f, ok, e := it.next()
-		if e != nil {
-			return nil, e
-		}
-		if !ok {
-			break
-		}
+	err := it.each(func(f wireField) (err error) {
 		var s string
 		switch f.num {
 		case 1:
@@ -386,24 +374,17 @@ func decodeONNXNode(it *wireIter) (*onnxNode, error) {
 				n.attrs = append(n.attrs, a)
 			}
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return n, nil
 }
 
 func decodeONNXAttr(it *wireIter) (*onnxAttr, error) {
 	a := &onnxAttr{has: map[protowire.Number]bool{}}
-	var err error
-	for {
-		f, ok, e := it.next()
-		if e != nil {
-			return nil, e
-		}
-		if !ok {
-			break
-		}
+	err := it.each(func(f wireField) (err error) {
 		a.has[f.num] = true
 		switch f.num {
 		case 1:
@@ -431,9 +412,10 @@ func decodeONNXAttr(it *wireIter) (*onnxAttr, error) {
 		case 9:
 			a.nStrings++
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if a.typ == 0 { // IR version 1 files carry no type: infer it from the field present
 		for _, c := range []struct {
@@ -451,20 +433,12 @@ func decodeONNXAttr(it *wireIter) (*onnxAttr, error) {
 
 func decodeONNXTensor(it *wireIter) (*onnxTensor, error) {
 	t := &onnxTensor{}
-	var err error
-	for {
-		f, ok, e := it.next()
-		if e != nil {
-			return nil, e
-		}
-		if !ok {
-			break
-		}
+	err := it.each(func(f wireField) (err error) {
 		switch f.num {
 		case 1:
 			t.dims, err = it.ints(f, "dims", t.dims)
 			if len(t.dims) > MaxRank {
-				return nil, fmt.Errorf("%w: %s has %d dims, the limit is %d", errWire, it.what, len(t.dims), MaxRank)
+				return fmt.Errorf("%w: %s has %d dims, the limit is %d", errWire, it.what, len(t.dims), MaxRank)
 			}
 		case 2:
 			t.dataType, err = it.varint(f, "data_type")
@@ -485,24 +459,17 @@ func decodeONNXTensor(it *wireIter) (*onnxTensor, error) {
 			loc, err = it.varint(f, "data_location")
 			t.external = t.external || loc == 1
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return t, nil
 }
 
 func decodeONNXValue(it *wireIter) (*onnxValue, error) {
 	v := &onnxValue{}
-	var err error
-	for {
-		f, ok, e := it.next()
-		if e != nil {
-			return nil, e
-		}
-		if !ok {
-			break
-		}
+	err := it.each(func(f wireField) (err error) {
 		switch f.num {
 		case 1:
 			v.name, err = it.str(f, "name")
@@ -512,40 +479,26 @@ func decodeONNXValue(it *wireIter) (*onnxValue, error) {
 				err = decodeONNXType(it.sub(f, "type"), v)
 			}
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return v, nil
 }
 
 // decodeONNXType reads a TypeProto; only tensor_type (field 1) is decoded.
 func decodeONNXType(it *wireIter, v *onnxValue) error {
-	for {
-		f, ok, e := it.next()
-		if e != nil {
-			return e
-		}
-		if !ok {
-			return nil
-		}
+	return it.each(func(f wireField) error {
 		if f.num != 1 {
-			continue
+			return nil
 		}
 		if err := it.want(f, protowire.BytesType, "tensor_type"); err != nil {
 			return err
 		}
 		v.isTensor = true
 		tt := it.sub(f, "tensor_type")
-		for {
-			g, ok, e := tt.next()
-			if e != nil {
-				return e
-			}
-			if !ok {
-				break
-			}
-			var err error
+		return tt.each(func(g wireField) (err error) {
 			switch g.num {
 			case 1:
 				v.elemType, err = tt.varint(g, "elem_type")
@@ -555,24 +508,15 @@ func decodeONNXType(it *wireIter, v *onnxValue) error {
 					err = decodeONNXShape(tt.sub(g, "shape"), v)
 				}
 			}
-			if err != nil {
-				return err
-			}
-		}
-	}
+			return err
+		})
+	})
 }
 
 func decodeONNXShape(it *wireIter, v *onnxValue) error {
-	for {
-		f, ok, e := it.next()
-		if e != nil {
-			return e
-		}
-		if !ok {
-			return nil
-		}
+	return it.each(func(f wireField) error {
 		if f.num != 1 {
-			continue
+			return nil
 		}
 		if err := it.want(f, protowire.BytesType, "dim"); err != nil {
 			return err
@@ -582,15 +526,7 @@ func decodeONNXShape(it *wireIter, v *onnxValue) error {
 		}
 		var d onnxDim
 		dit := it.sub(f, "dim")
-		for {
-			g, ok, e := dit.next()
-			if e != nil {
-				return e
-			}
-			if !ok {
-				break
-			}
-			var err error
+		err := dit.each(func(g wireField) (err error) {
 			switch g.num {
 			case 1:
 				d.value, err = dit.varint(g, "dim_value")
@@ -598,12 +534,14 @@ func decodeONNXShape(it *wireIter, v *onnxValue) error {
 			case 2:
 				d.param, err = dit.str(g, "dim_param")
 			}
-			if err != nil {
-				return err
-			}
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		v.dims = append(v.dims, d)
-	}
+		return nil
+	})
 }
 
 // maxConstElements bounds the constants the importer decodes values of.

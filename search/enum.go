@@ -12,10 +12,10 @@ import (
 	"github.com/stillwater-sc/kpuopt/model"
 )
 
-// eachShape calls fn for every structurally valid shape (split, L3 tile, L2
-// tile) of the space, in a fixed order. skipL3, if set, is asked once per
-// (split, L3 tile) and can prune all its L2 tiles.
-func eachShape(ctx context.Context, sp *constraints.Space, skipL3 func(constraints.Shape) bool, fn func(constraints.Shape) error) error {
+// eachL3 calls fn for every structurally valid (split, L3 tile) point of the
+// space, in a fixed order, with the per-part tile sizes mp and np of the
+// split; ctx is checked once per (split, M3, N3).
+func eachL3(ctx context.Context, sp *constraints.Space, fn func(split model.Split, l3 model.Tile, mp, np int64) error) error {
 	p := sp.Problem
 	for _, split := range sp.Splits {
 		sm, sn := int64(split.M), int64(split.N)
@@ -36,34 +36,46 @@ func eachShape(ctx context.Context, sp *constraints.Space, skipL3 func(constrain
 					if k3 > p.K {
 						continue
 					}
-					s := constraints.Shape{L3: model.Tile{M: m3, N: n3, K: k3}, Split: split}
-					if skipL3 != nil && skipL3(s) {
-						continue
-					}
-					for _, m2 := range sp.Tiles[0] {
-						if m2 > mp {
-							break
-						}
-						for _, n2 := range sp.Tiles[1] {
-							if n2 > np {
-								break
-							}
-							for _, k2 := range sp.Tiles[2] {
-								if k2 > k3 {
-									break
-								}
-								s.L2 = model.Tile{M: m2, N: n2, K: k2}
-								if err := fn(s); err != nil {
-									return err
-								}
-							}
-						}
+					if err := fn(split, model.Tile{M: m3, N: n3, K: k3}, mp, np); err != nil {
+						return err
 					}
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// eachShape calls fn for every structurally valid shape (split, L3 tile, L2
+// tile) of the space, in a fixed order. skipL3, if set, is asked once per
+// (split, L3 tile) and can prune all its L2 tiles.
+func eachShape(ctx context.Context, sp *constraints.Space, skipL3 func(constraints.Shape) bool, fn func(constraints.Shape) error) error {
+	return eachL3(ctx, sp, func(split model.Split, l3 model.Tile, mp, np int64) error {
+		s := constraints.Shape{L3: l3, Split: split}
+		if skipL3 != nil && skipL3(s) {
+			return nil
+		}
+		for _, m2 := range sp.Tiles[0] {
+			if m2 > mp {
+				break
+			}
+			for _, n2 := range sp.Tiles[1] {
+				if n2 > np {
+					break
+				}
+				for _, k2 := range sp.Tiles[2] {
+					if k2 > l3.K {
+						break
+					}
+					s.L2 = model.Tile{M: m2, N: n2, K: k2}
+					if err := fn(s); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
 }
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }

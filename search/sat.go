@@ -306,35 +306,16 @@ func shapeBoundValue(p constraints.Problem, s constraints.Shape, cfg *kpu.Config
 // is below best, sorted by bound (ties in enumeration order).
 func l3Points(ctx context.Context, p constraints.Problem, cfg *kpu.Config, sp *constraints.Space, o constraints.Objective, best float64) ([]l3Point, error) {
 	var pts []l3Point
-	for _, split := range sp.Splits {
-		sm, sn := int64(split.M), int64(split.N)
-		for _, m3 := range sp.Tiles[0] {
-			mp := ceilDiv(m3, sm)
-			if (sm-1)*mp >= m3 || m3 > p.M {
-				continue
-			}
-			for _, n3 := range sp.Tiles[1] {
-				np := ceilDiv(n3, sn)
-				if (sn-1)*np >= n3 || n3 > p.N {
-					continue
-				}
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				for _, k3 := range sp.Tiles[2] {
-					if k3 > p.K {
-						continue
-					}
-					pt := l3Point{split: split, l3: model.Tile{M: m3, N: n3, K: k3}, mp: mp, np: np}
-					b, err := shapeBoundValue(p, constraints.Shape{L3: pt.l3, Split: split}, cfg, o)
-					if err != nil || b >= best {
-						continue
-					}
-					pt.bound = b
-					pts = append(pts, pt)
-				}
-			}
+	err := eachL3(ctx, sp, func(split model.Split, l3 model.Tile, mp, np int64) error {
+		b, err := shapeBoundValue(p, constraints.Shape{L3: l3, Split: split}, cfg, o)
+		if err != nil || b >= best {
+			return nil
 		}
+		pts = append(pts, l3Point{split: split, l3: l3, mp: mp, np: np, bound: b})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortStableFunc(pts, func(a, b l3Point) int { return cmp.Compare(a.bound, b.bound) })
 	return pts, nil

@@ -25,6 +25,31 @@ func resolveMachine(s *streams, nameOrPath string) (*kpu.Config, error) {
 	return cfg, nil
 }
 
+// loadProgramMachine reads the program file at path and the machine to run it
+// on: the --config preset or file when config is set, else the machine the
+// program names. Warnings go to stderr; failures are bad input.
+func loadProgramMachine(s *streams, path, config string) (*kpu.Program, *kpu.Config, error) {
+	prog, err := kpu.LoadProgram(path)
+	if err != nil {
+		return nil, nil, badInput(err)
+	}
+	if config != "" {
+		cfg, err := resolveMachine(s, config)
+		if err != nil {
+			return nil, nil, err
+		}
+		return prog, cfg, nil
+	}
+	cfg, warns, err := kpu.ConfigFor(prog)
+	for _, w := range warns {
+		fmt.Fprintf(s.Err, "kpuopt: warning: %s\n", w)
+	}
+	if err != nil {
+		return nil, nil, badInput(err)
+	}
+	return prog, cfg, nil
+}
+
 // requireFormat rejects a --format value outside the allowed ones.
 func requireFormat(cmd *cobra.Command, format string, allowed ...string) error {
 	for _, a := range allowed {

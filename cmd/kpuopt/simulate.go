@@ -92,24 +92,9 @@ func traceOf(prog *kpu.Program, res *kpu.SimResult) []traceRow {
 
 func runSimulate(ctx context.Context, o *simulateOptions, path string) error {
 	s := o.streams
-	prog, err := kpu.LoadProgram(path)
+	prog, cfg, err := loadProgramMachine(s, path, o.config)
 	if err != nil {
-		return badInput(err)
-	}
-	var cfg *kpu.Config
-	if o.config != "" {
-		if cfg, err = resolveMachine(s, o.config); err != nil {
-			return err
-		}
-	} else {
-		c, warns, err := kpu.ConfigFor(prog)
-		for _, w := range warns {
-			fmt.Fprintf(s.Err, "kpuopt: warning: %s\n", w)
-		}
-		if err != nil {
-			return badInput(err)
-		}
-		cfg = c
+		return err
 	}
 	opts := kpu.SimOptions{Functional: o.functional}
 	if o.functional {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/stillwater-sc/kpuopt/kpu"
 	"github.com/stillwater-sc/kpuopt/verify"
 )
 
@@ -52,24 +51,9 @@ func runVerify(ctx context.Context, o *verifyOptions, path string) error {
 	if o.functionalLimit == 0 {
 		return badInput(fmt.Errorf("verify: --functional-limit 0: want a positive number of MACs, or negative for never"))
 	}
-	prog, err := kpu.LoadProgram(path)
+	prog, cfg, err := loadProgramMachine(s, path, o.config)
 	if err != nil {
-		return badInput(err)
-	}
-	var cfg *kpu.Config
-	if o.config != "" {
-		if cfg, err = resolveMachine(s, o.config); err != nil {
-			return err
-		}
-	} else {
-		c, warns, err := kpu.ConfigFor(prog)
-		for _, w := range warns {
-			fmt.Fprintf(s.Err, "kpuopt: warning: %s\n", w)
-		}
-		if err != nil {
-			return badInput(err)
-		}
-		cfg = c
+		return err
 	}
 	if prog.Graph != nil {
 		if err := prog.Graph.Validate(); err != nil {

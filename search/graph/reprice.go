@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/stillwater-sc/kpuopt/constraints"
 	"github.com/stillwater-sc/kpuopt/kpu"
@@ -17,7 +16,6 @@ import (
 // they are, so the exact prices below are computed with the final homes.
 func fixHomes(s *model.GraphSchedule, cfg *kpu.Config) error {
 	tb := cfg.L3TileBytes
-	crosses := func(off, n int64) bool { return n > 0 && off/tb != (off+n-1)/tb }
 	rs := s.Resident
 	for _, r := range rs {
 		if r.L3Offset < 0 {
@@ -27,44 +25,9 @@ func fixHomes(s *model.GraphSchedule, cfg *kpu.Config) error {
 			return fmt.Errorf("graph %s: resident tensor %q: %d B exceed one L3 tile of %d B", s.Graph, r.Tensor, r.Bytes, tb)
 		}
 	}
-	order := make([]int, len(rs))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return rs[order[a]].First < rs[order[b]].First })
-	for _, i := range order {
+	if i := constraints.MoveHomesIntoTiles(rs, cfg); i >= 0 {
 		r := &rs[i]
-		if !crosses(r.L3Offset, r.Bytes) {
-			continue
-		}
-		conflict := func(off int64) int64 {
-			for j := range rs {
-				o := &rs[j]
-				if j == i || o.Last < r.First || r.Last < o.First || crosses(o.L3Offset, o.Bytes) {
-					continue
-				}
-				if o.L3Offset < off+r.Bytes && off < o.L3Offset+o.Bytes {
-					return o.L3Offset + o.Bytes
-				}
-			}
-			return -1
-		}
-		placed := false
-		for off := int64(0); off+r.Bytes <= cfg.L3Bytes(); {
-			if crosses(off, r.Bytes) {
-				off = (off/tb + 1) * tb
-				continue
-			}
-			if e := conflict(off); e >= 0 {
-				off = (e + 63) / 64 * 64
-				continue
-			}
-			r.L3Offset, placed = off, true
-			break
-		}
-		if !placed {
-			return fmt.Errorf("graph %s: resident tensor %q (%d B): no place inside one L3 tile of %d B beside the tensors live with it", s.Graph, r.Tensor, r.Bytes, tb)
-		}
+		return fmt.Errorf("graph %s: resident tensor %q (%d B): no place inside one L3 tile of %d B beside the tensors live with it", s.Graph, r.Tensor, r.Bytes, tb)
 	}
 	return nil
 }
