@@ -206,20 +206,24 @@ func binaryJobs(a, b, out []int64, operands [3]int, dt model.DType, vop string, 
 				return []kpu.Command{{Op: kpu.OpVector, VectorOp: vop, DType: dt, Src: in[src], Src2: in[src2], Dst: o}}
 			},
 		})
-		// advance the odometer over groups
-		k := len(gs) - 1
-		for ; k >= 0; k-- {
-			idx[k] += ext[k]
-			if idx[k] < gs[k].size {
-				break
-			}
-			idx[k] = 0
-		}
-		if k < 0 {
+		if !advance(idx, ext, func(k int) int64 { return gs[k].size }) {
 			break
 		}
 	}
 	return p, nil
+}
+
+// advance moves the odometer idx over groups of the given sizes by one
+// block of extents ext (the last group fastest); false when it wraps around.
+func advance(idx, ext []int64, size func(k int) int64) bool {
+	for k := len(idx) - 1; k >= 0; k-- {
+		idx[k] += ext[k]
+		if idx[k] < size(k) {
+			return true
+		}
+		idx[k] = 0
+	}
+	return false
 }
 
 func prod(s []int64) int64 {
@@ -411,15 +415,7 @@ func transposeJobs(in, out *model.Tensor, perm []int64, u int64) (*pipeline, err
 			ins:    []ioSpec{{t: 0, off: offIn, shape: shape, strides: sIn, dtype: in.DType}},
 			out:    ioSpec{t: 1, off: offOut, shape: shape, strides: sOut, dtype: out.DType},
 		})
-		k := len(gs) - 1
-		for ; k >= 0; k-- {
-			idx[k] += ext[k]
-			if idx[k] < gs[k].size {
-				break
-			}
-			idx[k] = 0
-		}
-		if k < 0 {
+		if !advance(idx, ext, func(k int) int64 { return gs[k].size }) {
 			break
 		}
 	}
