@@ -76,6 +76,11 @@ func Evaluate(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config) 
 // EvaluateWithin is Evaluate with the latency cutoff of ReplayWithin: it
 // returns ErrExceeds when the latency reaches limit (> 0).
 func EvaluateWithin(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, limit int64) (*Cost, error) {
+	// a search judges many mappings whose replay the cutoff ends at once:
+	// checking here bounds its overrun past the time limit to one judgement
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	tr, err := ReplayWithin(ctx, p, m, cfg, limit)
 	if err != nil {
 		return nil, err
@@ -94,14 +99,20 @@ func EvaluateWithin(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Co
 // and energy, engine busy times and a lower bound of the latency. It does
 // not check capacity (see Check).
 func Quick(p Problem, m model.Mapping, cfg *kpu.Config) (Estimate, error) {
+	_, est, err := quickGeom(p, m, cfg)
+	return est, err
+}
+
+// quickGeom is Quick that also returns the mapping's geometry.
+func quickGeom(p Problem, m model.Mapping, cfg *kpu.Config) (*geom, Estimate, error) {
 	g, err := newGeom(p, m, cfg)
 	if err != nil {
-		return Estimate{}, err
+		return nil, Estimate{}, err
 	}
 	if g.sk > 1 {
-		return g.estimateKSplit(), nil // ksplit.go
+		return g, g.estimateKSplit(), nil // ksplit.go
 	}
-	return g.estimate(), nil
+	return g, g.estimate(), nil
 }
 
 // Bound is a lower bound for every mapping of a problem.

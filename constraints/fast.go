@@ -82,6 +82,7 @@ func (g *geom) estimate() Estimate {
 	est.Stall = g.l3Stall()
 	est.Head, est.FinalMove, est.Tail = g.edgeFigures()
 	g.lowerCycles(&est)
+	est.LowerCycles = max(est.LowerCycles, g.chains(l3, &est))
 	return est
 }
 

@@ -97,11 +97,13 @@ func replayFull(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config
 	// engines' free times: the last DMA command ends no sooner than their
 	// average, (dmaFree + dmaLeft) / engines.
 	var fabricLeft, epi, stallLeft, fabricFree, dmaLeft, dmaFree int64
+	var cc *chainCut
 	if limit > 0 {
-		est, err := Quick(p, m, cfg)
+		g, est, err := quickGeom(p, m, cfg)
 		if err != nil {
 			return nil, err
 		}
+		cc = newChainCut(g, &est)
 		if est.LowerCycles >= limit {
 			return nil, ErrExceeds
 		}
@@ -138,6 +140,9 @@ func replayFull(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config
 			if ceilDiv(dmaFree+dmaLeft, nd) >= limit {
 				return ErrExceeds
 			}
+		}
+		if limit > 0 && cc.reaches(c, fin, limit) {
+			return ErrExceeds
 		}
 		free[c.flat] = fin
 		busy[c.flat] += c.Cycles

@@ -42,6 +42,7 @@ type replayState struct {
 	stepMax    int64 // latest end among the commands of the current L3 step
 	// the cutoff's running figures (ReplayWithin)
 	fabricLeft, stallLeft, fabricFree, dmaLeft, dmaFree int64
+	chains                                              *chainCut // nil without a limit
 }
 
 // maxCompressSteps bounds the L3 steps of a compressed stream (it keeps a
@@ -242,6 +243,11 @@ func (c *compressor) linear(w *walker, fi func(*int), fl func(*int64)) {
 	b := &rs.tr.Bytes
 	for _, p := range []*int64{&b.DRAMRead, &b.DRAMWrite, &b.L3Read, &b.L3Write, &b.L2Read, &b.L2Write, &b.L1Read, &b.L1Write, &rs.tr.MACs, &rs.count, &rs.fabricLeft, &rs.stallLeft, &rs.fabricFree, &rs.dmaLeft, &rs.dmaFree} {
 		fl(p)
+	}
+	if rs.chains != nil {
+		for i := range rs.chains.left {
+			fl(&rs.chains.left[i])
+		}
 	}
 }
 
@@ -554,10 +560,11 @@ func replayCompressed(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.
 	rs := &replayState{tr: &Trace{}}
 	var epi int64
 	if limit > 0 {
-		est, err := Quick(p, m, cfg)
+		g, est, err := quickGeom(p, m, cfg)
 		if err != nil {
 			return nil, 0, err
 		}
+		rs.chains = newChainCut(g, &est)
 		if est.LowerCycles >= limit {
 			return nil, 0, ErrExceeds
 		}
@@ -627,6 +634,9 @@ func replayCompressed(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.
 			if ceilDiv(rs.dmaFree+rs.dmaLeft, nd) >= limit {
 				return ErrExceeds
 			}
+		}
+		if limit > 0 && rs.chains.reaches(c, fin, limit) {
+			return ErrExceeds
 		}
 		rs.free[c.flat] = fin
 		rs.busy[c.flat] += c.Cycles

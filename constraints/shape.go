@@ -42,7 +42,8 @@ type ShapeEval struct {
 	finalMove int64
 	tail      int64
 	fitDone   bool
-	fitErr    error // the capacity shortfall with single buffers, if any
+	fitErr    error     // the capacity shortfall with single buffers, if any
+	chain     *chainTab // BufferBound's parts (chains.go), on first use
 }
 
 var single = model.Buffers{A: 1, B: 1, C: 1}

@@ -290,6 +290,7 @@ type candidate struct {
 	lb     float64
 	lat    float64 // latency bound: breaks ties of energy and traffic
 	shape  constraints.Shape
+	se     *constraints.ShapeEval // the shape's closed forms (BufferBound)
 	o3, o2 int8
 }
 
@@ -376,7 +377,7 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 					lat = float64(se.LowerCycles(o3, o2))
 				}
 				if v < in.value || (exactFromQuick(o) && v == in.value && lat < in.tie) {
-					c := candidate{lb: v, lat: lat, shape: s, o3: int8(o3), o2: int8(o2)}
+					c := candidate{lb: v, lat: lat, shape: s, se: se, o3: int8(o3), o2: int8(o2)}
 					cands = append(cands, c)
 					if v < best.lb || (v == best.lb && lat < best.lat) {
 						best = c
@@ -448,6 +449,9 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 		for _, bc := range allCombos {
 			if (single[0] && bc[0].A == 2) || (single[1] && bc[0].B == 2) || (single[2] && bc[0].C == 2) {
 				continue // same stream as single buffering, more capacity
+			}
+			if o == constraints.Latency && float64(c.se.BufferBound(int(c.o3), int(c.o2), bc[0], bc[1])) >= in.value {
+				continue // the chains of its single buffers reach the incumbent
 			}
 			ok, err := fit(bc)
 			if err != nil {

@@ -1,0 +1,65 @@
+package constraints
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestChainTotals: the closed-form chain totals equal the summed durations
+// of the commands chainOf assigns to each chain, on random mappings of
+// every case; and the chain bound never exceeds the replay.
+func TestChainTotals(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	ctx := context.Background()
+	claimed := 0
+	for _, c := range stallCases {
+		cfg := preset(t, c.cfg)
+		p := Problem{Name: "t", Batch: c.b, M: c.m, N: c.n, K: c.k, DType: c.dt, OutDType: c.out}
+		sp := NewSpace(p, cfg)
+		checked := 0
+		for i := 0; i < 800 && checked < 60; i++ {
+			m := randomMapping(r, sp)
+			if Check(p, m, cfg) != nil {
+				continue
+			}
+			checked++
+			g, err := newGeom(p, m, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l3 := g.l3Spans()
+			est := g.estimate()
+			want := g.chainTotals(l3, &est)
+			var got [nChains]int64
+			err = Walk(ctx, p, m, cfg, func(c *Cmd) error {
+				a, b := g.chainOf(c)
+				if a >= 0 {
+					got[a] += c.Cycles
+				}
+				if b >= 0 {
+					got[b] += c.Cycles
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%s %v %+v: chain totals %v, the stream's %v", c.cfg, p, m, want, got)
+			}
+			tr, err := Replay(ctx, p, m, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b := g.chains(l3, &est); b > tr.Cycles {
+				t.Errorf("%s %v %+v: chain bound %d > replay %d", c.cfg, p, m, b, tr.Cycles)
+			} else if b > 0 && b >= est.LowerCycles {
+				claimed++
+			}
+		}
+	}
+	if claimed < 20 {
+		t.Errorf("the chain bound set the latency bound of only %d mappings: the test checks too little", claimed)
+	}
+}
