@@ -303,3 +303,9 @@ func (cc *chainCut) reaches(c *Cmd, fin, limit int64) bool {
 	}
 	return false
 }
+
+// DMACycles is the DMA engines' average busy time under L3 order o3: the
+// DMA part of LowerCycles.
+func (se *ShapeEval) DMACycles(o3 int) int64 {
+	return ceilDiv(se.dmaOf(o3).DMABusy, int64(se.g.cfg.DMAEngines))
+}

@@ -63,3 +63,41 @@ func TestChainTotals(t *testing.T) {
 		t.Errorf("the chain bound set the latency bound of only %d mappings: the test checks too little", claimed)
 	}
 }
+
+// TestDMAFloor: the DMA floor never exceeds the replay, and it is above the
+// closed-form bound on some mappings (else it checks nothing new).
+func TestDMAFloor(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	ctx := context.Background()
+	above := 0
+	for _, c := range stallCases {
+		cfg := preset(t, c.cfg)
+		p := Problem{Name: "t", Batch: c.b, M: c.m, N: c.n, K: c.k, DType: c.dt, OutDType: c.out}
+		sp := NewSpace(p, cfg)
+		checked := 0
+		for i := 0; i < 800 && checked < 60; i++ {
+			m := randomMapping(r, sp)
+			if Check(p, m, cfg) != nil {
+				continue
+			}
+			checked++
+			f, err := DMAFloor(ctx, p, m, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := Replay(ctx, p, m, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f > tr.Cycles {
+				t.Errorf("%s %v %+v: DMA floor %d > replay %d", c.cfg, p, m, f, tr.Cycles)
+			}
+			if est, _ := Quick(p, m, cfg); f > est.LowerCycles {
+				above++
+			}
+		}
+	}
+	if above < 10 {
+		t.Errorf("the DMA floor beat the closed-form bound on only %d mappings", above)
+	}
+}

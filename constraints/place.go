@@ -117,12 +117,14 @@ func (g *geom) placeWith(build bool, r *Residency) (*Placement, error) {
 		pl.L2[x] = make([]L2Slot, g.b2[x])
 	}
 	for _, b := range bufs {
-		name := fmt.Sprintf("%s2[%d]", b.x, b.slot)
-		if b.slot < 0 {
-			name = "R2 (reduction scratch)"
+		name := func() string {
+			if b.slot < 0 {
+				return "R2 (reduction scratch)"
+			}
+			return fmt.Sprintf("%s2[%d]", b.x, b.slot)
 		}
 		if b.size > cfg.L2BankBytes {
-			return nil, g.infeasible(Shortfall{Level: "l2", What: fmt.Sprintf("buffer %s of an L2 tile %dx%dx%d (one bank)", name, g.tile2[0], g.tile2[1], g.tile2[2]), Need: b.size, Have: cfg.L2BankBytes})
+			return nil, g.infeasible(Shortfall{Level: "l2", What: fmt.Sprintf("buffer %s of an L2 tile %dx%dx%d (one bank)", name(), g.tile2[0], g.tile2[1], g.tile2[2]), Need: b.size, Have: cfg.L2BankBytes})
 		}
 		placed := false
 		for k := 0; k < banks; k++ {
@@ -148,7 +150,7 @@ func (g *geom) placeWith(build bool, r *Residency) (*Placement, error) {
 				for _, u := range used {
 					free = max(free, cfg.L2BankBytes-u)
 				}
-				what = fmt.Sprintf("buffer %s (first-fit into %d banks of a compute tile: largest free space in a bank)", name, banks)
+				what = fmt.Sprintf("buffer %s (first-fit into %d banks of a compute tile: largest free space in a bank)", name(), banks)
 				need, have = b.size, free
 			}
 			return nil, g.infeasible(Shortfall{Level: "l2", What: what, Need: need, Have: have})

@@ -86,6 +86,9 @@ type walker struct {
 	// skip, when set, is called before every L3 step but the first; it may
 	// move the walk ahead (replay_compress.go)
 	skip func(w *walker, b *int64, idx *[3]int64) error
+	// dmaOnly leaves out the L2 loops: only the DMA commands are emitted
+	// (their dependencies on BlockMover commands are missing; dmafloor.go)
+	dmaOnly bool
 
 	// engines per compute tile
 	bm, st [][]int
@@ -157,9 +160,19 @@ func walk(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, r *R
 
 // walkSkip is walk with a skip hook (see walker.skip).
 func walkSkip(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, r *Residency, skip func(*walker, *int64, *[3]int64) error, visit func(*Cmd) error) error {
-	g, err := newGeom(p, m, cfg)
+	w, err := newWalker(ctx, p, m, cfg, r, skip, visit)
 	if err != nil {
 		return err
+	}
+	return w.run()
+}
+
+// newWalker checks mapping m (under residency r, if any) and prepares its
+// walk.
+func newWalker(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, r *Residency, skip func(*walker, *int64, *[3]int64) error, visit func(*Cmd) error) (*walker, error) {
+	g, err := newGeom(p, m, cfg)
+	if err != nil {
+		return nil, err
 	}
 	if r == nil {
 		err = g.fits()
@@ -167,10 +180,10 @@ func walkSkip(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, 
 		err = g.checkResident(r)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.DMAEngines < 1 || cfg.BlockMovers < 1 || cfg.Streamers < 1 {
-		return fmt.Errorf("machine %s: needs at least one DMA engine, block mover and streamer (has %d, %d, %d)", cfg.Name, cfg.DMAEngines, cfg.BlockMovers, cfg.Streamers)
+		return nil, fmt.Errorf("machine %s: needs at least one DMA engine, block mover and streamer (has %d, %d, %d)", cfg.Name, cfg.DMAEngines, cfg.BlockMovers, cfg.Streamers)
 	}
 	w := &walker{g: g, cfg: cfg, ctx: ctx, visit: visit, nDMA: cfg.DMAEngines, res: r, skip: skip}
 	fab := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers
@@ -207,7 +220,7 @@ func walkSkip(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, 
 		w.cWrite[s] = filled(nGroups[OpC], -1)
 	}
 	w.cBlock = map[[3]int64][]int{}
-	return w.run()
+	return w, nil
 }
 
 func filled(n int64, v int) []int {
@@ -350,7 +363,7 @@ func (w *walker) l3Step(b int64, idx [3]int64, first, hasNext bool, nb int64, nx
 		w.org3[d] = idx[d] * g.tile3[d]
 		w.ext3[d] = min(g.tile3[d], dims[d]-w.org3[d])
 	}
-	for pm := int64(0); pm < g.sm; pm++ {
+	for pm := int64(0); pm < g.sm && !w.dmaOnly; pm++ {
 		mpart := partLen(w.ext3[0], g.mp, pm)
 		if mpart == 0 {
 			continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/stillwater-sc/kpuopt/constraints"
@@ -290,8 +291,59 @@ type candidate struct {
 	lb     float64
 	lat    float64 // latency bound: breaks ties of energy and traffic
 	shape  constraints.Shape
-	se     *constraints.ShapeEval // the shape's closed forms (BufferBound)
+	se     *shapeRef // the shape's closed forms (BufferBound)
 	o3, o2 int8
+}
+
+// shapeRef is a shape's evaluation shared by its candidates; the lock
+// serializes its lazy caches when candidates are judged in parallel.
+type shapeRef struct {
+	mu    sync.Mutex
+	se    *constraints.ShapeEval
+	floor map[floorKey]int64 // constraints.DMAFloor by L3 order and buffers
+}
+
+type floorKey struct {
+	o3 int8
+	b3 model.Buffers
+}
+
+// dmaFloor returns constraints.DMAFloor of mapping m (L3 order o3, L3
+// buffers b3: the DMA stream depends on nothing else of the shape's).
+//
+// The floor matters only where the DMA engines are nearly the bottleneck:
+// below 3/4 of limit by the closed form it returns 0 without walking. It
+// stops once the floor passes limit; a floor cached from a cut walk is
+// above every later (smaller) limit.
+func (r *shapeRef) dmaFloor(ctx context.Context, p constraints.Problem, cfg *kpu.Config, o3 int8, m model.Mapping, limit float64) (int64, error) {
+	k := floorKey{o3, m.L3Buffers}
+	r.mu.Lock()
+	f, ok := r.floor[k]
+	dma := r.se.DMACycles(int(o3))
+	r.mu.Unlock()
+	if ok {
+		return f, nil
+	}
+	if float64(dma) < 0.75*limit {
+		return 0, nil
+	}
+	f, err := constraints.DMAFloorAbove(ctx, p, m, cfg, int64(math.Floor(limit)))
+	if err != nil {
+		return 0, err
+	}
+	r.mu.Lock()
+	if r.floor == nil {
+		r.floor = map[floorKey]int64{}
+	}
+	r.floor[k] = f
+	r.mu.Unlock()
+	return f, nil
+}
+
+func (r *shapeRef) bufferBound(o3, o2 int, b3, b2 model.Buffers) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.se.BufferBound(o3, o2, b3, b2)
 }
 
 // Optimal is the exact branch and bound: heuristics seed the incumbent;
@@ -342,6 +394,7 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 	}
 	defer ecancel()
 	partial := false
+	recordLB := math.Inf(1) // the smallest bound of a shape judged at once
 	err := optimalShapes(ectx, sp, o, in, res, func(s constraints.Shape) {
 		se, err := constraints.PrepareShape(p, s, cfg)
 		if err != nil {
@@ -355,6 +408,7 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 			return
 		}
 		best := candidate{lb: math.Inf(1), lat: math.Inf(1)}
+		ref := &shapeRef{se: se}
 		l3triv, l2triv := trivialDims(p, s)
 		for o3 := 0; o3 < 6; o3++ {
 			if o == constraints.Latency && !se.OrderCanBeat(o3, in.value) {
@@ -377,7 +431,7 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 					lat = float64(se.LowerCycles(o3, o2))
 				}
 				if v < in.value || (exactFromQuick(o) && v == in.value && lat < in.tie) {
-					c := candidate{lb: v, lat: lat, shape: s, se: se, o3: int8(o3), o2: int8(o2)}
+					c := candidate{lb: v, lat: lat, shape: s, se: ref, o3: int8(o3), o2: int8(o2)}
 					cands = append(cands, c)
 					if v < best.lb || (v == best.lb && lat < best.lat) {
 						best = c
@@ -387,7 +441,8 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 		}
 		// anytime: judge a clearly promising shape at once (its best order
 		// pair, the most double buffering that fits) to tighten the pruning
-		if best.lb < 0.97*in.value && ctx.Err() == nil {
+		if best.lb < 0.97*in.value && best.lb < recordLB && ctx.Err() == nil {
+			recordLB = best.lb
 			for _, bc := range allCombos {
 				m := s.Mapping(int(best.o3), int(best.o2), bc[0], bc[1])
 				if constraints.Check(p, m, cfg) != nil {
@@ -419,6 +474,21 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 		}
 		return cands[i].lat < cands[j].lat
 	})
+	if o == constraints.Latency {
+		bound, err := judgeParallel(ctx, p, cfg, cands, in, res, func(lb float64) {
+			if time.Since(lastReport) > 200*time.Millisecond {
+				lastReport = time.Now()
+				report(lb)
+			}
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return conclude(ctx, p, cfg, opts, in, res, ctx.Err(), bound, start)
+			}
+			return nil, err
+		}
+		cands = nil
+	}
 	for _, c := range cands {
 		if c.lb > in.value || (c.lb == in.value && !(exactFromQuick(o) && c.lat < in.tie)) {
 			break
@@ -449,9 +519,6 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 		for _, bc := range allCombos {
 			if (single[0] && bc[0].A == 2) || (single[1] && bc[0].B == 2) || (single[2] && bc[0].C == 2) {
 				continue // same stream as single buffering, more capacity
-			}
-			if o == constraints.Latency && float64(c.se.BufferBound(int(c.o3), int(c.o2), bc[0], bc[1])) >= in.value {
-				continue // the chains of its single buffers reach the incumbent
 			}
 			ok, err := fit(bc)
 			if err != nil {
