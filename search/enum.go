@@ -384,7 +384,6 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 			opts.Progress(Progress{Engine: "optimal", Evaluated: res.Evaluated, Best: in.value, Bound: bound, Elapsed: time.Since(start)})
 		}
 	}
-	var cands []candidate
 	lastReport := time.Now()
 	// under a time limit, the enumeration gets half of the remaining time;
 	// the rest goes to the exact evaluation of the best candidates found
@@ -393,113 +392,132 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 		ectx, ecancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
 	}
 	defer ecancel()
-	partial := false
-	recordLB := math.Inf(1) // the smallest bound of a shape judged at once
-	err := optimalShapes(ectx, sp, o, in, res, func(s constraints.Shape) {
-		se, err := constraints.PrepareShape(p, s, cfg)
-		if err != nil {
-			return
-		}
-		if o == constraints.Latency && (float64(se.MinLowerCycles()) >= in.value || !shapeCanBeat(se, in.value)) {
-			return // no order pair's bound beats the incumbent: skip the capacity check
-		}
-		if err := se.FitsSingle(); err != nil {
-			in.noteInfeasible(err)
-			return
-		}
-		best := candidate{lb: math.Inf(1), lat: math.Inf(1)}
-		ref := &shapeRef{se: se}
-		l3triv, l2triv := trivialDims(p, s)
-		for o3 := 0; o3 < 6; o3++ {
-			if o == constraints.Latency && !se.OrderCanBeat(o3, in.value) {
-				continue
-			}
-			if canonicalOrder(o3, l3triv) != o3 {
-				continue // same stream as an earlier L3 order
-			}
-			for o2 := 0; o2 < 6; o2++ {
-				if canonicalOrder(o2, l2triv) != o2 {
-					continue // same stream as an earlier L2 order
-				}
-				res.Considered++
-				var v, lat float64
-				if o == constraints.Latency {
-					v = float64(se.LowerCycles(o3, o2)) // the bytes are not needed
-					lat = v
-				} else {
-					v = quickValue(o, p, se.Estimate(o3, o2), cfg)
-					lat = float64(se.LowerCycles(o3, o2))
-				}
-				if v < in.value || (exactFromQuick(o) && v == in.value && lat < in.tie) {
-					c := candidate{lb: v, lat: lat, shape: s, se: ref, o3: int8(o3), o2: int8(o2)}
-					cands = append(cands, c)
-					if v < best.lb || (v == best.lb && lat < best.lat) {
-						best = c
-					}
-				}
-			}
-		}
-		// anytime: judge a clearly promising shape at once (its best order
-		// pair, the most double buffering that fits) to tighten the pruning
-		if best.lb < 0.97*in.value && best.lb < recordLB && ctx.Err() == nil {
-			recordLB = best.lb
-			for _, bc := range allCombos {
-				m := s.Mapping(int(best.o3), int(best.o2), bc[0], bc[1])
-				if constraints.Check(p, m, cfg) != nil {
-					continue
-				}
-				if exactFromQuick(o) {
-					in.offerTie(best.lb, best.lat, m, "optimal")
-				} else if v, cost, err := evaluateBelow(ctx, p, m, cfg, o, in.value); err == nil {
-					res.Evaluated++
-					in.offer(v, m, cost, "optimal")
-				}
-				break
-			}
-		}
-		if time.Since(lastReport) > 200*time.Millisecond {
-			lastReport = time.Now()
-			report(res.ProblemBound.Value(o))
-		}
-	})
+	pts, err := enumPoints(ectx, sp, o, in, res)
 	if err != nil {
 		if ctx.Err() != nil || ectx.Err() == nil {
 			return conclude(ctx, p, cfg, opts, in, res, err, math.Inf(1), start)
 		}
-		partial = true // enumeration cut short: judge what was found, prove nothing
+		return conclude(ctx, p, cfg, opts, in, res, context.DeadlineExceeded, math.Inf(1), start)
 	}
-	sort.SliceStable(cands, func(i, j int) bool {
-		if cands[i].lb != cands[j].lb {
-			return cands[i].lb < cands[j].lb
+	// Iterative deepening on the bound: phase k enumerates only the shapes
+	// and order pairs whose bound is below a target T (and the incumbent),
+	// and judges those at or above the previous target. A phase that ends
+	// with the incumbent at most T has judged every candidate below it:
+	// optimal. Else the margin of T over the smallest bound doubles. Shapes
+	// far above the optimum are never enumerated, which a single pass
+	// pruned only by the incumbent cannot avoid while the incumbent is poor.
+	base := 0.0
+	if len(pts) > 0 {
+		base = pts[0].b
+	}
+	base = math.Max(base, res.ProblemBound.Value(o))
+	margin := 0.02
+	prevT := math.Inf(-1)
+	for {
+		target := math.Inf(1)
+		if base > 0 && margin < 64 {
+			target = base * (1 + margin)
 		}
-		return cands[i].lat < cands[j].lat
-	})
-	if o == constraints.Latency {
-		bound, err := judgeParallel(ctx, p, cfg, cands, in, res, func(lb float64) {
+		var cands []candidate
+		enumErr := walkPoints(ectx, sp, o, pts, math.Min(target, in.value), func(s constraints.Shape) {
+			thr := math.Min(target, in.value)
+			se, err := constraints.PrepareShape(p, s, cfg)
+			if err != nil {
+				return
+			}
+			if o == constraints.Latency && (float64(se.MinLowerCycles()) >= thr || !shapeCanBeat(se, thr)) {
+				return // no order pair's bound beats the threshold: skip the capacity check
+			}
+			if err := se.FitsSingle(); err != nil {
+				in.noteInfeasible(err)
+				return
+			}
+			ref := &shapeRef{se: se}
+			l3triv, l2triv := trivialDims(p, s)
+			for o3 := 0; o3 < 6; o3++ {
+				if o == constraints.Latency && !se.OrderCanBeat(o3, thr) {
+					continue
+				}
+				if canonicalOrder(o3, l3triv) != o3 {
+					continue // same stream as an earlier L3 order
+				}
+				for o2 := 0; o2 < 6; o2++ {
+					if canonicalOrder(o2, l2triv) != o2 {
+						continue // same stream as an earlier L2 order
+					}
+					res.Considered++
+					var v, lat float64
+					if o == constraints.Latency {
+						v = float64(se.LowerCycles(o3, o2)) // the bytes are not needed
+						lat = v
+					} else {
+						v = quickValue(o, p, se.Estimate(o3, o2), cfg)
+						lat = float64(se.LowerCycles(o3, o2))
+					}
+					if v < prevT {
+						continue // judged in an earlier phase
+					}
+					if v < thr || (exactFromQuick(o) && v == in.value && v <= target && lat < in.tie) {
+						cands = append(cands, candidate{lb: v, lat: lat, shape: s, se: ref, o3: int8(o3), o2: int8(o2)})
+					}
+				}
+			}
+			if time.Since(lastReport) > 200*time.Millisecond {
+				lastReport = time.Now()
+				report(math.Max(prevT, res.ProblemBound.Value(o)))
+			}
+		})
+		if enumErr != nil && (ctx.Err() != nil || ectx.Err() == nil) {
+			return conclude(ctx, p, cfg, opts, in, res, enumErr, math.Max(prevT, res.ProblemBound.Value(o)), start)
+		}
+		sort.SliceStable(cands, func(i, j int) bool {
+			if cands[i].lb != cands[j].lb {
+				return cands[i].lb < cands[j].lb
+			}
+			return cands[i].lat < cands[j].lat
+		})
+		progress := func(lb float64) {
 			if time.Since(lastReport) > 200*time.Millisecond {
 				lastReport = time.Now()
 				report(lb)
 			}
-		})
+		}
+		var bound float64
+		if o == constraints.Latency {
+			bound, err = judgeParallel(ctx, p, cfg, cands, in, res, progress)
+		} else {
+			bound, err = judgeSequential(ctx, p, cfg, o, cands, in, res, progress)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return conclude(ctx, p, cfg, opts, in, res, ctx.Err(), bound, start)
+				return conclude(ctx, p, cfg, opts, in, res, ctx.Err(), math.Max(math.Min(bound, target), prevT), start)
 			}
 			return nil, err
 		}
-		cands = nil
+		if enumErr != nil {
+			// the enumeration ran out of its share of the time: what was
+			// found is judged, everything below the previous target is proven
+			return conclude(ctx, p, cfg, opts, in, res, context.DeadlineExceeded, math.Max(prevT, res.ProblemBound.Value(o)), start)
+		}
+		if in.value <= target {
+			return conclude(ctx, p, cfg, opts, in, res, nil, math.Inf(1), start)
+		}
+		prevT = target
+		margin *= 2
 	}
+}
+
+// judgeSequential judges the candidates (sorted by bound) one after the
+// other for the objectives other than latency; see judgeParallel.
+func judgeSequential(ctx context.Context, p constraints.Problem, cfg *kpu.Config, o constraints.Objective, cands []candidate, in *incumbent, res *Result, progress func(float64)) (float64, error) {
 	for _, c := range cands {
 		if c.lb > in.value || (c.lb == in.value && !(exactFromQuick(o) && c.lat < in.tie)) {
 			break
 		}
 		if err := ctx.Err(); err != nil {
-			return conclude(ctx, p, cfg, opts, in, res, err, c.lb, start)
+			return c.lb, err
 		}
-		if time.Since(lastReport) > 200*time.Millisecond {
-			lastReport = time.Now()
-			report(c.lb)
-		}
+		progress(c.lb)
 		single := singleVisit(p, c.shape)
 		_, l2triv := trivialDims(p, c.shape)
 		one := oneL2Visit(l2triv)
@@ -522,14 +540,14 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 			}
 			ok, err := fit(bc)
 			if err != nil {
-				return nil, err
+				return c.lb, err
 			}
 			if !ok {
 				continue
 			}
 			if d := withL2Double(bc, one); d != bc {
 				if dok, err := fit(d); err != nil {
-					return nil, err
+					return c.lb, err
 				} else if dok {
 					continue // dominated by more L2 double buffering (oneL2Visit)
 				}
@@ -541,10 +559,7 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 			}
 			v, cost, err := evaluateBelow(ctx, p, m, cfg, o, in.value)
 			if err != nil {
-				if ctx.Err() != nil {
-					return conclude(ctx, p, cfg, opts, in, res, ctx.Err(), c.lb, start)
-				}
-				return nil, err
+				return c.lb, err
 			}
 			res.Evaluated++
 			in.offer(v, m, cost, "optimal")
@@ -553,10 +568,7 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 			}
 		}
 	}
-	if partial {
-		return conclude(ctx, p, cfg, opts, in, res, context.DeadlineExceeded, math.Inf(1), start)
-	}
-	return conclude(ctx, p, cfg, opts, in, res, nil, math.Inf(1), start)
+	return math.Inf(1), nil
 }
 
 // shapeCanBeat reports whether some order pair of the shape has a latency
@@ -583,16 +595,20 @@ func singleVisit(p constraints.Problem, s constraints.Shape) [3]bool {
 	return [3]bool{one && t[0]*t[2] == 1, one && t[2]*t[1] == 1, one && t[0]*t[1] == 1}
 }
 
-// optimalShapes enumerates the shapes of the space in the order of
-// eachShape, pruning with bounds that hold for every order pair and buffer
-// choice: per (split, L3 tile) the fabric time of compute tile 0 (or the DRAM
-// traffic), then constraints.ShapeBound; per L2 tile the capacities and the
-// fabric time of tile 0 with that L2 tile. fn sees every surviving shape.
-func optimalShapes(ctx context.Context, sp *constraints.Space, o constraints.Objective, in *incumbent, res *Result, fn func(constraints.Shape)) error {
+// enumPoints and walkPoints enumerate the shapes of the space best first, pruning
+// with bounds that hold for every order pair and buffer choice. Pass 1 judges
+// every (split, L3 tile): the fabric time of compute tile 0 (or the DRAM
+// traffic), the capacity of one buffer of each L3 block, then
+// constraints.ShapeBound. Pass 2 takes the survivors in ascending order of
+// that bound (ties in the order of pass 1: largest splits and tiles first)
+// and stops at the first whose bound reaches the incumbent, since every
+// later one does too; within each it walks the L2 tiles, checking the
+// capacities and the fabric time of tile 0 with that L2 tile. fn sees every
+// surviving shape. enumPoints is pass 1 (pruned by the incumbent).
+func enumPoints(ctx context.Context, sp *constraints.Space, o constraints.Objective, in *incumbent, res *Result) ([]enumPoint, error) {
 	p, cfg := sp.Problem, sp.Config
 	e, ea, eo := p.ElemBytes(), p.AccBytes(), p.OutBytes()
-	lim := min(cfg.L2BankBytes, cfg.L1BufferBytes)
-	l3Bytes, l2Bytes := cfg.L3Bytes(), cfg.L2BytesPerTile()
+	l3Bytes := cfg.L3Bytes()
 	emin := res.ProblemBound.EnergyPJ
 	macPJ := float64(p.MACs()) * cfg.MACEnergy(string(p.DType))
 	cycBound := func(cyc int64) float64 {
@@ -603,8 +619,6 @@ func optimalShapes(ctx context.Context, sp *constraints.Space, o constraints.Obj
 	}
 	timeObj := o == constraints.Latency || o == constraints.EDP
 	r, c := int64(cfg.ArrayRows), int64(cfg.ArrayCols)
-	// largest first: under a time limit the enumeration may not finish, and
-	// big splits and tiles are where good mappings usually are
 	splits := append([]model.Split(nil), sp.Splits...)
 	sort.SliceStable(splits, func(i, j int) bool { return splits[i].M*splits[i].N > splits[j].M*splits[j].N })
 	desc := func(v []int64) []int64 {
@@ -613,6 +627,8 @@ func optimalShapes(ctx context.Context, sp *constraints.Space, o constraints.Obj
 		return out
 	}
 	t3 := [3][]int64{desc(sp.Tiles[0]), desc(sp.Tiles[1]), desc(sp.Tiles[2])}
+	var pts []enumPoint
+	// pass 1
 	for _, split := range splits {
 		sm, sn := int64(split.M), int64(split.N)
 		tm, tn := dimTable{p.M, sm, r}, dimTable{p.N, sn, c}
@@ -628,7 +644,7 @@ func optimalShapes(ctx context.Context, sp *constraints.Space, o constraints.Obj
 					continue
 				}
 				if err := ctx.Err(); err != nil {
-					return err
+					return nil, err
 				}
 				fn3, cn3 := tn.fc(n3, np)
 				if timeObj && cycBound(fabricLB(p, cfg, fm3, fn3, cm3, cn3, 1)) >= in.value {
@@ -677,38 +693,80 @@ func optimalShapes(ctx context.Context, sp *constraints.Space, o constraints.Obj
 					if b >= in.value {
 						continue
 					}
-					for _, m2 := range sp.Tiles[0] {
-						if m2 > mp || m2*e > lim {
-							break
-						}
-						fm2, cm2 := tm.fc(m3, m2)
-						for _, n2 := range sp.Tiles[1] {
-							if n2 > np || m2*n2*ea > cfg.L2BankBytes || n2*e > lim {
-								break
-							}
-							fn2, cn2 := tn.fc(n3, n2)
-							ks := sp.Tiles[2]
-							for i := len(ks) - 1; i >= 0; i-- {
-								k2 := ks[i]
-								if k2 > k3 || m2*k2*e > lim || k2*n2*e > lim || (m2*k2+k2*n2)*e+m2*n2*ea > l2Bytes {
-									continue
-								}
-								fab := fabricLB(p, cfg, fm2, fn2, cm2, cn2, kSteps(p.K, k3, k2))
-								if timeObj && cycBound(fab) >= in.value {
-									break
-								}
-								s.L2 = model.Tile{M: m2, N: n2, K: k2}
-								if timeObj {
-									// boundary stalls, head and tail (not monotone in k2)
-									stall, end := constraints.ShapeFloor(p, s, cfg)
-									if cycBound(fab-fabricEpi(cfg)+stall+end) >= in.value {
-										continue
-									}
-								}
-								fn(s)
-							}
+					pts = append(pts, enumPoint{s: s, b: b, mp: mp, np: np})
+				}
+			}
+		}
+	}
+	sort.SliceStable(pts, func(i, j int) bool { return pts[i].b < pts[j].b })
+	return pts, nil
+}
+
+// enumPoint is a (split, L3 tile) of the space with its bound.
+type enumPoint struct {
+	s      constraints.Shape
+	b      float64
+	mp, np int64
+}
+
+// walkPoints is pass 2 of the enumeration: the shapes of the points pts
+// (ascending bounds) whose bounds are below thr.
+func walkPoints(ctx context.Context, sp *constraints.Space, o constraints.Objective, pts []enumPoint, thr float64, fn func(constraints.Shape)) error {
+	p, cfg := sp.Problem, sp.Config
+	e, ea := p.ElemBytes(), p.AccBytes()
+	lim := min(cfg.L2BankBytes, cfg.L1BufferBytes)
+	l2Bytes := cfg.L2BytesPerTile()
+	r, c := int64(cfg.ArrayRows), int64(cfg.ArrayCols)
+	timeObj := o == constraints.Latency || o == constraints.EDP
+	emin := 0.0
+	if o == constraints.EDP {
+		emin = constraints.LowerBound(p, cfg).EnergyPJ
+	}
+	cycBound := func(cyc int64) float64 {
+		if o == constraints.EDP {
+			return float64(cyc) * emin
+		}
+		return float64(cyc)
+	}
+	for _, pt := range pts {
+		if pt.b >= thr {
+			break // the bounds ascend
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s, mp, np := pt.s, pt.mp, pt.np
+		m3, n3, k3 := s.L3.M, s.L3.N, s.L3.K
+		tm, tn := dimTable{p.M, int64(s.Split.M), r}, dimTable{p.N, int64(s.Split.N), c}
+		for _, m2 := range sp.Tiles[0] {
+			if m2 > mp || m2*e > lim {
+				break
+			}
+			fm2, cm2 := tm.fc(m3, m2)
+			for _, n2 := range sp.Tiles[1] {
+				if n2 > np || m2*n2*ea > cfg.L2BankBytes || n2*e > lim {
+					break
+				}
+				fn2, cn2 := tn.fc(n3, n2)
+				ks := sp.Tiles[2]
+				for i := len(ks) - 1; i >= 0; i-- {
+					k2 := ks[i]
+					if k2 > k3 || m2*k2*e > lim || k2*n2*e > lim || (m2*k2+k2*n2)*e+m2*n2*ea > l2Bytes {
+						continue
+					}
+					fab := fabricLB(p, cfg, fm2, fn2, cm2, cn2, kSteps(p.K, k3, k2))
+					if timeObj && cycBound(fab) >= thr {
+						break
+					}
+					s.L2 = model.Tile{M: m2, N: n2, K: k2}
+					if timeObj {
+						// boundary stalls, head and tail (not monotone in k2)
+						stall, end := constraints.ShapeFloor(p, s, cfg)
+						if cycBound(fab-fabricEpi(cfg)+stall+end) >= thr {
+							continue
 						}
 					}
+					fn(s)
 				}
 			}
 		}
