@@ -101,3 +101,44 @@ func TestDMAFloor(t *testing.T) {
 		t.Errorf("the DMA floor beat the closed-form bound on only %d mappings", above)
 	}
 }
+
+// TestRelaxedFloor: the relaxed replay never exceeds the replay, and it is
+// above the closed-form bound on some mappings.
+func TestRelaxedFloor(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	ctx := context.Background()
+	above := 0
+	for _, c := range stallCases {
+		cfg := preset(t, c.cfg)
+		p := Problem{Name: "t", Batch: c.b, M: c.m, N: c.n, K: c.k, DType: c.dt, OutDType: c.out}
+		sp := NewSpace(p, cfg)
+		checked := 0
+		for i := 0; i < 800 && checked < 60; i++ {
+			m := randomMapping(r, sp)
+			if Check(p, m, cfg) != nil {
+				continue
+			}
+			checked++
+			f, err := RelaxedFloor(ctx, p, m, cfg, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := Replay(ctx, p, m, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f > tr.Cycles {
+				t.Errorf("%s %v %+v: relaxed floor %d > replay %d", c.cfg, p, m, f, tr.Cycles)
+			}
+			if est, _ := Quick(p, m, cfg); f > est.LowerCycles {
+				above++
+			}
+			if cut, err := RelaxedFloor(ctx, p, m, cfg, f); err != nil || cut < f {
+				t.Errorf("%s %v %+v: floor with limit %d: %d, %v", c.cfg, p, m, f, cut, err)
+			}
+		}
+	}
+	if above < 10 {
+		t.Errorf("the relaxed floor beat the closed-form bound on only %d mappings", above)
+	}
+}

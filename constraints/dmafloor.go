@@ -11,21 +11,21 @@ import (
 
 // DMAFloor is a lower bound of the replayed latency of mapping m from its
 // DMA commands alone (docs/search.md, "DMA floor"). The DMA engines take
-// their commands round-robin in program order and run them in order, so the
-// j-th command on an engine ends no sooner than the sum of the durations of
-// that engine's commands up to it. That gives two bounds:
+// their commands round-robin in program order and run them in order; the
+// floor times that stream with two of the dependencies the real one has,
+// each no later than in the replay:
 //
-//   - every engine's total busy time (the closed form only has the average
-//     over the engines; the round robin can be uneven);
-//   - for each load of an A or B group, its earliest end plus what must
-//     follow it: the compute tile that reads the group moves every L2 block
-//     of it at least once, one after the other on its BlockMover, and the
-//     last of those moves is followed by a feed, a matmul, a move_out and a
-//     DMA store.
+//   - a load of an A or B group into an L3 slot waits for the readers of
+//     the slot's previous occupant: the compute tile that reads a group
+//     moves every L2 block of it at least once in the first L3 step of the
+//     visit, one move after the other on its BlockMover, after the load;
+//   - the same moves, then a feed, a matmul, a move_out and a DMA store,
+//     follow every load of an A or B group.
 //
-// It walks only the DMA commands (no L2 loops), so it costs a small part of
-// a replay. With a K split (the tiles read parts of a group) only the first
-// bound is used.
+// The floor is the latest end of a DMA command and of a load plus what
+// follows it. It walks only the DMA commands (no L2 loops), so it costs a
+// small part of a replay. With a K split (the tiles read parts of a group)
+// only the engines' order is used.
 func DMAFloor(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config) (int64, error) {
 	return DMAFloorAbove(ctx, p, m, cfg, 0)
 }
@@ -37,30 +37,41 @@ var errFloorAbove = errors.New("DMA floor above the limit")
 // (when limit > 0) and then returns a value above limit, not the whole
 // floor.
 func DMAFloorAbove(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, limit int64) (int64, error) {
-	busy := make([]int64, cfg.DMAEngines)
+	free := make([]int64, cfg.DMAEngines)
 	var floor int64
 	var g *geom
 	var epi int64
+	// release[x][slot][group]: the earliest time the slot's occupant of the
+	// group has been read (A, B)
+	var release [2]map[[2]int64]int64
+	release[0], release[1] = map[[2]int64]int64{}, map[[2]int64]int64{}
 	visit := func(c *Cmd) error {
 		e := c.Engine.Index
-		busy[e] += c.Cycles
-		end := busy[e]
+		start := free[e]
+		ab := c.Kind == CmdLoad && c.Operand != OpC && g.sk == 1
+		key := [2]int64{int64(c.L3Slot), c.Group}
+		if ab {
+			start = max(start, release[c.Operand][key])
+		}
+		end := start + c.Cycles
+		free[e] = end
 		floor = max(floor, end)
 		if limit > 0 && floor > limit {
 			return errFloorAbove
 		}
-		if c.Kind != CmdLoad || c.Operand == OpC || g.sk > 1 {
+		if !ab {
 			return nil
 		}
 		rows, kext := c.Block.Rows, c.Block.Cols // A: rows x K extent
 		if c.Operand == OpB {
 			rows, kext = c.Block.Cols, c.Block.Rows
 		}
-		post := epi
+		var moves int64
 		for _, k := range cut(kext, g.tile2[2]) {
-			post += k.count * xfer(cfg, kpu.BlockMover, rows*k.size*g.e, g.e)
+			moves += k.count * xfer(cfg, kpu.BlockMover, rows*k.size*g.e, g.e)
 		}
-		floor = max(floor, end+post)
+		release[c.Operand][key] = end + moves
+		floor = max(floor, end+moves+epi)
 		if limit > 0 && floor > limit {
 			return errFloorAbove
 		}

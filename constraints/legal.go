@@ -176,6 +176,9 @@ func newGeom(p Problem, m model.Mapping, cfg *kpu.Config) (*geom, error) {
 // Check reports whether mapping m is legal for problem p on cfg: a plain
 // error for a malformed mapping, an *InfeasibleError when a capacity is short.
 func Check(p Problem, m model.Mapping, cfg *kpu.Config) error {
-	_, err := Place(p, m, cfg)
-	return err
+	g, err := newGeom(p, m, cfg)
+	if err != nil {
+		return err
+	}
+	return g.fits()
 }

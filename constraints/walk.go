@@ -89,6 +89,9 @@ type walker struct {
 	// dmaOnly leaves out the L2 loops: only the DMA commands are emitted
 	// (their dependencies on BlockMover commands are missing; dmafloor.go)
 	dmaOnly bool
+	// tile0Only leaves out the L2 loops of every compute tile but tile 0
+	// (relaxed.go)
+	tile0Only bool
 
 	// engines per compute tile
 	bm, st [][]int
@@ -192,9 +195,33 @@ func newWalker(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config,
 	w.tiles = make([]tileState, used)
 	w.bm = make([][]int, used)
 	w.st = make([][]int, used)
+	// the walk picks engine x % len of a tile's set for operand x < 3, so
+	// the first three engines of each set are enough (one allocation each)
+	bmFlat, stFlat := make([]int, 0, 3*used), make([]int, 0, 3*used)
+	nb, ns := 1, 1
+	if cfg.BlockMovers >= cfg.ComputeTiles {
+		nb = min(cfg.BlockMovers/cfg.ComputeTiles, 3)
+	}
+	if cfg.Streamers >= cfg.ComputeTiles {
+		ns = min(cfg.Streamers/cfg.ComputeTiles, 3)
+	}
 	for t := 0; t < used; t++ {
-		w.bm[t] = engineSet(cfg.BlockMovers, cfg.ComputeTiles, t)
-		w.st[t] = streamerSet(cfg.Streamers, cfg.ComputeTiles, t)
+		for j := 0; j < nb; j++ {
+			if cfg.BlockMovers >= cfg.ComputeTiles {
+				bmFlat = append(bmFlat, t+j*cfg.ComputeTiles) // engineSet
+			} else {
+				bmFlat = append(bmFlat, t%cfg.BlockMovers)
+			}
+		}
+		for j := 0; j < ns; j++ {
+			if cfg.Streamers >= cfg.ComputeTiles {
+				stFlat = append(stFlat, t*(cfg.Streamers/cfg.ComputeTiles)+j) // streamerSet
+			} else {
+				stFlat = append(stFlat, t%cfg.Streamers)
+			}
+		}
+		w.bm[t] = bmFlat[len(bmFlat)-nb:]
+		w.st[t] = stFlat[len(stFlat)-ns:]
 		ts := &w.tiles[t]
 		ts.occCur, ts.occPending = [3]int{-1, -1, -1}, [3]int{-1, -1, -1}
 		ts.moveIn = [3][2]int{{-1, -1}, {-1, -1}, {-1, -1}}
@@ -378,7 +405,7 @@ func (w *walker) l3Step(b int64, idx [3]int64, first, hasNext bool, nb int64, nx
 			keep := hasNext && nb == b && !changes(OpC, idx, nxt) && mpart <= g.tile2[0] && npart <= g.tile2[1] && g.sk == 1
 			for pk := int64(0); pk < g.sk; pk++ {
 				kpart := partLen(w.ext3[2], g.kp, pk)
-				if kpart == 0 {
+				if kpart == 0 || (w.tile0Only && (pm > 0 || pn > 0 || pk > 0)) {
 					continue
 				}
 				if err := w.l2Loop(int((pm*g.sn+pn)*g.sk+pk), pm, pn, pk, mpart, npart, kpart, keep); err != nil {

@@ -14,6 +14,12 @@ import (
 // maxJudges caps the workers of judgeParallel.
 const maxJudges = 8
 
+// relaxedTiles is the least number of busy compute tiles for which a
+// candidate is first replayed relaxed (constraints.RelaxedFloor, tile 0
+// and the DMA engines only): with fewer, the relaxed replay costs nearly as
+// much as the exact one.
+const relaxedTiles = 4
+
 // judgeParallel is the last phase of Optimal for the latency objective: it
 // replays the candidates (sorted by their lower bound) on every CPU until
 // the next bound is above the incumbent, which proves it optimal within the
@@ -171,6 +177,13 @@ func judgeOne(ctx context.Context, p constraints.Problem, cfg *kpu.Config, c *ca
 			return err
 		} else if float64(f) > lim {
 			continue // its DMA stream alone passes the incumbent
+		}
+		if c.shape.Split.M*c.shape.Split.N >= relaxedTiles {
+			if f, err := constraints.RelaxedFloor(ctx, p, m, cfg, int64(math.Floor(lim))+1); err != nil {
+				return err
+			} else if float64(f) > lim {
+				continue // the DMA stream and tile 0's alone pass the incumbent
+			}
 		}
 		// limit + 1: a tie of the incumbent is judged exactly
 		v, cost, err := evaluateBelow(ctx, p, m, cfg, constraints.Latency, lim+1)
