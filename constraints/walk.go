@@ -390,12 +390,16 @@ func (w *walker) l3Step(b int64, idx [3]int64, first, hasNext bool, nb int64, nx
 		w.org3[d] = idx[d] * g.tile3[d]
 		w.ext3[d] = min(g.tile3[d], dims[d]-w.org3[d])
 	}
-	for pm := int64(0); pm < g.sm && !w.dmaOnly; pm++ {
+	sm, sn, sk := g.sm, g.sn, g.sk
+	if w.tile0Only {
+		sm, sn, sk = 1, 1, 1
+	}
+	for pm := int64(0); pm < sm && !w.dmaOnly; pm++ {
 		mpart := partLen(w.ext3[0], g.mp, pm)
 		if mpart == 0 {
 			continue
 		}
-		for pn := int64(0); pn < g.sn; pn++ {
+		for pn := int64(0); pn < sn; pn++ {
 			npart := partLen(w.ext3[1], g.np, pn)
 			if npart == 0 {
 				continue
@@ -403,9 +407,9 @@ func (w *walker) l3Step(b int64, idx [3]int64, first, hasNext bool, nb int64, nx
 			// a part holding one C2 block keeps it in L2 while the C3 visit
 			// continues into the next L3 step (docs/mapping.md section 2)
 			keep := hasNext && nb == b && !changes(OpC, idx, nxt) && mpart <= g.tile2[0] && npart <= g.tile2[1] && g.sk == 1
-			for pk := int64(0); pk < g.sk; pk++ {
+			for pk := int64(0); pk < sk; pk++ {
 				kpart := partLen(w.ext3[2], g.kp, pk)
-				if kpart == 0 || (w.tile0Only && (pm > 0 || pn > 0 || pk > 0)) {
+				if kpart == 0 {
 					continue
 				}
 				if err := w.l2Loop(int((pm*g.sn+pn)*g.sk+pk), pm, pn, pk, mpart, npart, kpart, keep); err != nil {
