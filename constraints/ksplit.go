@@ -1,5 +1,7 @@
 package constraints
 
+import "github.com/stillwater-sc/kpuopt/kpu"
+
 // The closed form of a mapping that splits K across compute tiles
 // (Split.K > 1, docs/mapping.md section 2): the DRAM side is that of the
 // unsplit mapping (the K parts share the C3 groups), tile 0 runs the first
@@ -26,7 +28,28 @@ func (g *geom) estimateKSplit() Estimate {
 	g.narrow = narrow
 	g.levelBytesKSplit(&est.Bytes, l3)
 	g.lowerCycles(&est)
+	est.LowerCycles = max(est.LowerCycles, g.reductionChain(&est))
 	return est
+}
+
+// reductionChain bounds the latency by the reduction of tile 0's last C2
+// block (the last one of its part of the last L3 step). The K parts of a
+// block accumulate in tile order: the reduce_in of part j waits for part
+// j-1's move_out of the group, the add for the reduce_in, the move_out for
+// the add. Tile 0 holds part 0, whose move_out of that block follows all
+// its matmuls; a DMA store follows the last part's move_out.
+func (g *geom) reductionChain(est *Estimate) int64 {
+	cfg := g.cfg
+	dims := [3]int64{g.p.M, g.p.N, g.p.K}
+	lastExt := func(d int) int64 { return dims[d] - (g.t3[d]-1)*g.tile3[d] }
+	lastPiece := func(part, t int64) int64 { return part - (ceilDiv(part, t)-1)*t }
+	own := lastPiece(min(g.mp, lastExt(0)), g.tile2[0]) * lastPiece(min(g.np, lastExt(1)), g.tile2[1])
+	eb := min(g.ea, g.eo)
+	mo := xfer(cfg, kpu.BlockMover, own*eb, eb)
+	step := xfer(cfg, kpu.BlockMover, own*g.ea, g.ea) + cfg.VectorCycles(own) + mo
+	// the last L3 k tile may leave fewer non-empty K parts
+	parts := ceilDiv(lastExt(2), g.kp)
+	return est.FabricBusy + mo + (parts-1)*step + cfg.TransferLatency(kpu.DMA)
 }
 
 // levelBytesKSplit adds the exact L3, L2 and L1 traffic of the moves,

@@ -18,6 +18,16 @@ type Space struct {
 	Config  *kpu.Config
 	Tiles   [3][]int64 // candidate tile sizes per dim (m, n, k), ascending; used at L3 and L2
 	Splits  []model.Split
+	// KSplits are the splits that also cut K across compute tiles (a
+	// reduction through L3). They are proposed only where they can pay
+	// (kSplitPays: idle tiles and a compute-bound problem). Every one of them uses all the tiles its M x N part
+	// leaves over: M x N x K = the tile count, with at most maxKParts K
+	// parts. A K split's L2 tile is the
+	// largest candidate within its M x N part (a K split is for outputs too
+	// small to share out; tiling them further at L2 only adds reductions),
+	// and its buffer choice is the first that fits in the search's order
+	// (the most double buffering).
+	KSplits []model.Split
 	Orders  []string
 	Buffers []int // 1, 2
 }
@@ -52,6 +62,26 @@ func TileCandidates(d, s int64) []int64 {
 	return out
 }
 
+// kSplitPays reports whether K splits are proposed for p on cfg: when the
+// output has fewer array-sized blocks than the machine has compute tiles
+// (M x N splits leave tiles idle) and the problem stays compute bound with
+// every block on its own tile: one block's fabric time (K cycles of array
+// passes) exceeds the DRAM time of the compulsory traffic. Otherwise the
+// idle tiles would only wait for DRAM too.
+func kSplitPays(p Problem, cfg *kpu.Config) bool {
+	blocks := ceilDiv(p.M, int64(max(cfg.ArrayRows, 1))) * ceilDiv(p.N, int64(max(cfg.ArrayCols, 1)))
+	if blocks >= int64(cfg.ComputeTiles) || cfg.DRAMBytesPerCycle() <= 0 {
+		return false
+	}
+	bytes := float64(p.Batch) * float64((p.M*p.K+p.K*p.N)*p.ElemBytes()+p.M*p.N*p.OutBytes())
+	return float64(p.Batch*p.K) > bytes/cfg.DRAMBytesPerCycle()
+}
+
+// maxKParts caps the K parts of a K split: the parts of a block add up one
+// after the other (a chain of reduce_in, add and move_out per part), so many
+// parts rarely pay, and every part count multiplies the shapes to judge.
+const maxKParts = 4
+
 // NewSpace builds the candidate domains of problem p on cfg.
 func NewSpace(p Problem, cfg *kpu.Config) *Space {
 	sp := &Space{Problem: p, Config: cfg, Orders: model.Orders, Buffers: []int{1, 2}}
@@ -72,12 +102,26 @@ func NewSpace(p Problem, cfg *kpu.Config) *Space {
 			}
 		}
 	}
+	if kSplitPays(p, cfg) {
+		for _, a := range divs {
+			for _, b := range divs {
+				c := cfg.ComputeTiles / (a * b)
+				if a*b > cfg.ComputeTiles || cfg.ComputeTiles%(a*b) != 0 || c < 2 || c > maxKParts || int64(c) > p.K {
+					continue
+				}
+				if int64(a) > ceilDiv(p.M, int64(cfg.ArrayRows)) || int64(b) > ceilDiv(p.N, int64(cfg.ArrayCols)) {
+					continue // a part thinner than the array: K is the better cut
+				}
+				sp.KSplits = append(sp.KSplits, model.Split{M: a, N: b, K: c})
+			}
+		}
+	}
 	return sp
 }
 
 // Size is the number of points of the space (legal or not).
 func (sp *Space) Size() float64 {
-	n := float64(len(sp.Splits)) * 36 * 64
+	n := float64(len(sp.Splits)+len(sp.KSplits)) * 36 * 64
 	for d := 0; d < 3; d++ {
 		n *= float64(len(sp.Tiles[d]) * len(sp.Tiles[d]))
 	}

@@ -17,8 +17,14 @@ import (
 // space, in a fixed order, with the per-part tile sizes mp and np of the
 // split; ctx is checked once per (split, M3, N3).
 func eachL3(ctx context.Context, sp *constraints.Space, fn func(split model.Split, l3 model.Tile, mp, np int64) error) error {
+	return eachL3Of(ctx, sp, sp.Splits, fn)
+}
+
+// eachL3Of is eachL3 over the given splits; with a K split, only L3 tiles
+// whose K cut leaves no part empty.
+func eachL3Of(ctx context.Context, sp *constraints.Space, splits []model.Split, fn func(split model.Split, l3 model.Tile, mp, np int64) error) error {
 	p := sp.Problem
-	for _, split := range sp.Splits {
+	for _, split := range splits {
 		sm, sn := int64(split.M), int64(split.N)
 		for _, m3 := range sp.Tiles[0] {
 			mp := ceilDiv(m3, sm)
@@ -34,7 +40,7 @@ func eachL3(ctx context.Context, sp *constraints.Space, fn func(split model.Spli
 					return err
 				}
 				for _, k3 := range sp.Tiles[2] {
-					if k3 > p.K {
+					if k3 > p.K || (split.K > 1 && int64(split.K-1)*ceilDiv(k3, int64(split.K)) >= k3) {
 						continue
 					}
 					if err := fn(split, model.Tile{M: m3, N: n3, K: k3}, mp, np); err != nil {
@@ -51,7 +57,9 @@ func eachL3(ctx context.Context, sp *constraints.Space, fn func(split model.Spli
 // tile) of the space, in a fixed order. skipL3, if set, is asked once per
 // (split, L3 tile) and can prune all its L2 tiles.
 func eachShape(ctx context.Context, sp *constraints.Space, skipL3 func(constraints.Shape) bool, fn func(constraints.Shape) error) error {
-	return eachL3(ctx, sp, func(split model.Split, l3 model.Tile, mp, np int64) error {
+	splits := append(append([]model.Split(nil), sp.Splits...), sp.KSplits...)
+	return eachL3Of(ctx, sp, splits, func(split model.Split, l3 model.Tile, mp, np int64) error {
+		kp := ceilDiv(l3.K, int64(split.K)) // the K part of a tile
 		s := constraints.Shape{L3: l3, Split: split}
 		if skipL3 != nil && skipL3(s) {
 			return nil
@@ -64,8 +72,11 @@ func eachShape(ctx context.Context, sp *constraints.Space, skipL3 func(constrain
 				if n2 > np {
 					break
 				}
+				if split.K > 1 && (m2 != largestUpTo(sp.Tiles[0], mp) || n2 != largestUpTo(sp.Tiles[1], np)) {
+					continue // see constraints.Space.KSplits
+				}
 				for _, k2 := range sp.Tiles[2] {
-					if k2 > l3.K {
+					if k2 > kp {
 						break
 					}
 					s.L2 = model.Tile{M: m2, N: n2, K: k2}
@@ -80,6 +91,19 @@ func eachShape(ctx context.Context, sp *constraints.Space, skipL3 func(constrain
 }
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+// largestUpTo is the largest of the ascending candidates v that is at most
+// x (0 if none).
+func largestUpTo(v []int64, x int64) int64 {
+	var best int64
+	for _, t := range v {
+		if t > x {
+			break
+		}
+		best = t
+	}
+	return best
+}
 
 // incumbent is the best mapping found so far.
 type incumbent struct {
@@ -232,6 +256,9 @@ func Exhaustive(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opt
 						res.Evaluated++
 					}
 					in.offer(v, m, c, "exhaustive")
+					if s.Split.K > 1 {
+						break // a K split has one buffer choice (constraints.Space.KSplits)
+					}
 				}
 			}
 		}
@@ -421,6 +448,10 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 		var cands []candidate
 		enumErr := walkPoints(ectx, sp, o, pts, math.Min(target, in.value), func(s constraints.Shape) {
 			thr := math.Min(target, in.value)
+			if s.Split.K > 1 {
+				cands = kSplitCandidates(p, cfg, o, s, thr, prevT, target, in, res, cands)
+				return
+			}
 			se, err := constraints.PrepareShape(p, s, cfg)
 			if err != nil {
 				return
@@ -507,6 +538,41 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 	}
 }
 
+// kSplitCandidates appends the order pairs of shape s, which splits K
+// across compute tiles, whose bound is in [prevT, thr): ShapeEval and the
+// dominance rules assume no K split, so each order pair is judged by
+// constraints.Quick with single buffers (its latency bound holds for every
+// buffer choice: the K-split estimate claims no chain of a single buffer).
+func kSplitCandidates(p constraints.Problem, cfg *kpu.Config, o constraints.Objective, s constraints.Shape, thr, prevT, target float64, in *incumbent, res *Result, cands []candidate) []candidate {
+	one := model.Buffers{A: 1, B: 1, C: 1}
+	if err := constraints.Check(p, s.Mapping(0, 0, one, one), cfg); err != nil {
+		in.noteInfeasible(err)
+		return cands // the capacities do not depend on the orders
+	}
+	for o3 := 0; o3 < 6; o3++ {
+		for o2 := 0; o2 < 6; o2++ {
+			m := s.Mapping(o3, o2, one, one)
+			est, err := constraints.Quick(p, m, cfg)
+			if err != nil {
+				continue
+			}
+			res.Considered++
+			lat := float64(est.LowerCycles)
+			v := lat
+			if o != constraints.Latency {
+				v = quickValue(o, p, est, cfg)
+			}
+			if v < prevT {
+				continue
+			}
+			if v < thr || (exactFromQuick(o) && v == in.value && v <= target && lat < in.tie) {
+				cands = append(cands, candidate{lb: v, lat: lat, shape: s, o3: int8(o3), o2: int8(o2)})
+			}
+		}
+	}
+	return cands
+}
+
 // judgeSequential judges the candidates (sorted by bound) one after the
 // other for the objectives other than latency; see judgeParallel.
 func judgeSequential(ctx context.Context, p constraints.Problem, cfg *kpu.Config, o constraints.Objective, cands []candidate, in *incumbent, res *Result, progress func(float64)) (float64, error) {
@@ -521,6 +587,9 @@ func judgeSequential(ctx context.Context, p constraints.Problem, cfg *kpu.Config
 		single := singleVisit(p, c.shape)
 		_, l2triv := trivialDims(p, c.shape)
 		one := oneL2Visit(l2triv)
+		if c.shape.Split.K > 1 {
+			one = [3]bool{} // the L2 dominance rule is not proven for a K split
+		}
 		fits := map[[2]model.Buffers]bool{}
 		fit := func(bc [2]model.Buffers) (bool, error) {
 			ok, seen := fits[bc]
@@ -563,8 +632,8 @@ func judgeSequential(ctx context.Context, p constraints.Problem, cfg *kpu.Config
 			}
 			res.Evaluated++
 			in.offer(v, m, cost, "optimal")
-			if v <= c.lb {
-				break // no buffer choice can beat the shape's bound
+			if v <= c.lb || c.shape.Split.K > 1 {
+				break // no buffer choice can beat the shape's bound (a K split has one)
 			}
 		}
 	}
@@ -628,9 +697,12 @@ func enumPoints(ctx context.Context, sp *constraints.Space, o constraints.Object
 	}
 	t3 := [3][]int64{desc(sp.Tiles[0]), desc(sp.Tiles[1]), desc(sp.Tiles[2])}
 	var pts []enumPoint
-	// pass 1
+	// pass 1 (the K splits after the others)
+	splits = append(splits, sp.KSplits...)
+	pb := res.ProblemBound.Value(o)
 	for _, split := range splits {
 		sm, sn := int64(split.M), int64(split.N)
+		ks := split.K > 1 // the fabric figures below assume tile 0 runs all of K
 		tm, tn := dimTable{p.M, sm, r}, dimTable{p.N, sn, c}
 		for _, m3 := range t3[0] {
 			mp := ceilDiv(m3, sm)
@@ -647,16 +719,16 @@ func enumPoints(ctx context.Context, sp *constraints.Space, o constraints.Object
 					return nil, err
 				}
 				fn3, cn3 := tn.fc(n3, np)
-				if timeObj && cycBound(fabricLB(p, cfg, fm3, fn3, cm3, cn3, 1)) >= in.value {
+				if timeObj && !ks && cycBound(fabricLB(p, cfg, fm3, fn3, cm3, cn3, 1)) >= in.value {
 					continue
 				}
 				for _, k3 := range t3[2] {
-					if k3 > p.K {
+					if k3 > p.K || (ks && int64(split.K-1)*ceilDiv(k3, int64(split.K)) >= k3) {
 						continue
 					}
 					switch o {
 					case constraints.Latency, constraints.EDP:
-						if cycBound(fabricLB(p, cfg, fm3, fn3, cm3, cn3, ceilDiv(p.K, k3))) >= in.value {
+						if !ks && cycBound(fabricLB(p, cfg, fm3, fn3, cm3, cn3, ceilDiv(p.K, k3))) >= in.value {
 							continue
 						}
 					case constraints.Traffic:
@@ -675,6 +747,19 @@ func enumPoints(ctx context.Context, sp *constraints.Space, o constraints.Object
 						continue
 					}
 					s := constraints.Shape{L3: model.Tile{M: m3, N: n3, K: k3}, Split: split}
+					if ks {
+						// ShapeBound assumes no K split: tile 0's fabric time on
+						// its K part of every L3 step (one L2 step per L3 step)
+						b := pb
+						if timeObj {
+							kt0, steps := kPart0(p.K, k3, ceilDiv(k3, int64(split.K)), k3)
+							b = math.Max(b, cycBound(fabricLBK(p, cfg, fm3, fn3, cm3, cn3, kt0, steps)))
+						}
+						if b < in.value {
+							pts = append(pts, enumPoint{s: s, b: b, mp: mp, np: np})
+						}
+						continue
+					}
 					cyc, dram, en, err := constraints.ShapeBound(p, s, cfg)
 					if err != nil {
 						continue
@@ -737,6 +822,8 @@ func walkPoints(ctx context.Context, sp *constraints.Space, o constraints.Object
 		}
 		s, mp, np := pt.s, pt.mp, pt.np
 		m3, n3, k3 := s.L3.M, s.L3.N, s.L3.K
+		kSplit := s.Split.K > 1
+		kp := ceilDiv(k3, int64(s.Split.K)) // the K part of a tile
 		tm, tn := dimTable{p.M, int64(s.Split.M), r}, dimTable{p.N, int64(s.Split.N), c}
 		for _, m2 := range sp.Tiles[0] {
 			if m2 > mp || m2*e > lim {
@@ -751,14 +838,25 @@ func walkPoints(ctx context.Context, sp *constraints.Space, o constraints.Object
 				ks := sp.Tiles[2]
 				for i := len(ks) - 1; i >= 0; i-- {
 					k2 := ks[i]
-					if k2 > k3 || m2*k2*e > lim || k2*n2*e > lim || (m2*k2+k2*n2)*e+m2*n2*ea > l2Bytes {
+					if k2 > kp || m2*k2*e > lim || k2*n2*e > lim || (m2*k2+k2*n2)*e+m2*n2*ea > l2Bytes {
+						continue
+					}
+					s.L2 = model.Tile{M: m2, N: n2, K: k2}
+					if kSplit && (m2 != largestUpTo(sp.Tiles[0], mp) || n2 != largestUpTo(sp.Tiles[1], np)) {
+						continue // see constraints.Space.KSplits
+					}
+					if kSplit {
+						kt0, steps := kPart0(p.K, k3, kp, k2)
+						if timeObj && cycBound(fabricLBK(p, cfg, fm2, fn2, cm2, cn2, kt0, steps)) >= thr {
+							continue
+						}
+						fn(s) // judged by constraints.Quick, which knows the K split
 						continue
 					}
 					fab := fabricLB(p, cfg, fm2, fn2, cm2, cn2, kSteps(p.K, k3, k2))
 					if timeObj && cycBound(fab) >= thr {
 						break
 					}
-					s.L2 = model.Tile{M: m2, N: n2, K: k2}
 					if timeObj {
 						// boundary stalls, head and tail (not monotone in k2)
 						stall, end := constraints.ShapeFloor(p, s, cfg)

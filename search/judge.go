@@ -134,6 +134,9 @@ func judgeOne(ctx context.Context, p constraints.Problem, cfg *kpu.Config, c *ca
 	single := singleVisit(p, c.shape)
 	_, l2triv := trivialDims(p, c.shape)
 	one := oneL2Visit(l2triv)
+	if c.se == nil {
+		one = [3]bool{} // a K split: the L2 dominance rule is not proven for it
+	}
 	fits := map[[2]model.Buffers]bool{}
 	fit := func(bc [2]model.Buffers) (bool, error) {
 		ok, seen := fits[bc]
@@ -147,6 +150,7 @@ func judgeOne(ctx context.Context, p constraints.Problem, cfg *kpu.Config, c *ca
 		}
 		return ok, nil
 	}
+	tried := false
 	for _, bc := range allCombos {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -155,7 +159,7 @@ func judgeOne(ctx context.Context, p constraints.Problem, cfg *kpu.Config, c *ca
 			continue // same stream as single buffering, more capacity
 		}
 		lim := limit()
-		if float64(c.se.bufferBound(int(c.o3), int(c.o2), bc[0], bc[1])) > lim {
+		if c.se != nil && float64(c.se.bufferBound(int(c.o3), int(c.o2), bc[0], bc[1])) > lim {
 			continue // the chains of its single buffers pass the incumbent
 		}
 		ok, err := fit(bc)
@@ -165,6 +169,12 @@ func judgeOne(ctx context.Context, p constraints.Problem, cfg *kpu.Config, c *ca
 		if !ok {
 			continue
 		}
+		if c.shape.Split.K > 1 {
+			if tried {
+				return nil // a K split has one buffer choice: the first that fits
+			}
+			tried = true
+		}
 		if d := withL2Double(bc, one); d != bc {
 			if dok, err := fit(d); err != nil {
 				return err
@@ -173,12 +183,14 @@ func judgeOne(ctx context.Context, p constraints.Problem, cfg *kpu.Config, c *ca
 			}
 		}
 		m := c.shape.Mapping(int(c.o3), int(c.o2), bc[0], bc[1])
-		if f, err := c.se.dmaFloor(ctx, p, cfg, c.o3, m, lim); err != nil {
-			return err
-		} else if float64(f) > lim {
-			continue // its DMA stream alone passes the incumbent
+		if c.se != nil {
+			if f, err := c.se.dmaFloor(ctx, p, cfg, c.o3, m, lim); err != nil {
+				return err
+			} else if float64(f) > lim {
+				continue // its DMA stream alone passes the incumbent
+			}
 		}
-		if c.shape.Split.M*c.shape.Split.N >= relaxedTiles {
+		if c.shape.Split.M*c.shape.Split.N*c.shape.Split.K >= relaxedTiles {
 			if f, err := constraints.RelaxedFloor(ctx, p, m, cfg, int64(math.Floor(lim))+1); err != nil {
 				return err
 			} else if float64(f) > lim {
@@ -191,8 +203,8 @@ func judgeOne(ctx context.Context, p constraints.Problem, cfg *kpu.Config, c *ca
 			return err
 		}
 		offer(v, m, cost)
-		if v <= c.lb {
-			return nil // no buffer choice can beat the shape's bound
+		if v <= c.lb || c.shape.Split.K > 1 {
+			return nil // no buffer choice can beat the shape's bound (a K split has one)
 		}
 	}
 	return nil

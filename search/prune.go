@@ -102,3 +102,24 @@ func reuse(order [3]int, trips [3]int64, a, b int) int64 {
 	}
 	return n
 }
+
+// kPart0 returns, for a K split into parts of kp of L3 k tiles of k3, the
+// K extent compute tile 0 reduces over the whole program (its part of every
+// L3 k tile) and its number of L2 k pieces of k2.
+func kPart0(k, k3, kp, k2 int64) (kt0, steps int64) {
+	full := k / k3
+	kt0 = full * min(kp, k3)
+	steps = full * ceilDiv(min(kp, k3), k2)
+	if r := k % k3; r > 0 {
+		kt0 += min(kp, r)
+		steps += ceilDiv(min(kp, r), k2)
+	}
+	return kt0, steps
+}
+
+// fabricLBK is fabricLB for a K split: tile 0 reduces over kt0 of K in
+// steps matmuls per output block.
+func fabricLBK(p constraints.Problem, cfg *kpu.Config, fm, fn, cm, cn, kt0, steps int64) int64 {
+	r, c := int64(cfg.ArrayRows), int64(cfg.ArrayCols)
+	return p.Batch*(fm*fn*kt0+(r+c)*cm*cn*steps) + fabricEpi(cfg)
+}
