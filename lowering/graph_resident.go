@@ -10,7 +10,9 @@ import (
 
 // l3Home is where an L3-resident tensor lives while it is resident: its
 // bytes in storage order (the layout it would have in DRAM) from flat L3
-// address flat (tile*L3TileBytes + offset), inside one L3 tile.
+// address flat (tile*L3TileBytes + offset), inside one L3 tile; a striped
+// home is addressed here as one flat range, and stripeHomes then moves
+// every access into its stripe.
 type l3Home struct {
 	tensor string
 	flat   int64
@@ -83,28 +85,31 @@ func (bl *Builder) lastOfEngines() []int {
 type residentHomes struct {
 	flat  map[string]int64
 	spans []model.ResidentTensor
+	cfg   *kpu.Config
 }
 
 // newResidentHomes checks the schedule's resident tensors and fixes their
 // homes: planned (an L3 offset) and within L3. An access of the simulator
-// never spans two L3 tiles, so a home must lie inside one L3 tile
-// (docs/graph-schedules.md, section 6): a tensor larger than an L3 tile
-// cannot be resident, and a planned home that crosses a tile boundary is
-// moved to the lowest offset inside one tile that no other resident tensor
-// live at the same time uses (in order of First; an error when none).
+// never spans two L3 tiles (docs/graph-schedules.md, section 6): a home
+// lies inside one L3 tile, and a planned home that crosses a tile boundary
+// is moved to the lowest offset inside one tile that no other resident
+// tensor live at the same time uses (in order of First; an error when
+// none); a tensor larger than an L3 tile has a striped home, from the start
+// of an L3 tile over constraints.StripedHomeTiles whole tiles (stripeHomes
+// cuts it).
 func newResidentHomes(gs *model.GraphSchedule, cfg *kpu.Config) (*residentHomes, error) {
-	h := &residentHomes{flat: map[string]int64{}}
+	h := &residentHomes{flat: map[string]int64{}, cfg: cfg}
 	tb := cfg.L3TileBytes
 	spans := append([]model.ResidentTensor(nil), gs.Resident...)
 	for _, r := range spans {
 		if r.L3Offset < 0 {
 			return nil, fmt.Errorf("resident tensor %q has no L3 offset (the memory planner did not place it: %s)", r.Tensor, gs.L3Plan)
 		}
-		if r.L3Offset+r.Bytes > cfg.L3Bytes() {
-			return nil, fmt.Errorf("resident tensor %q: L3 bytes [%d, %d) beyond the %d B of L3", r.Tensor, r.L3Offset, r.L3Offset+r.Bytes, cfg.L3Bytes())
+		if hr := constraints.HomeRange(r, cfg); hr.End > cfg.L3Bytes() {
+			return nil, fmt.Errorf("resident tensor %q: L3 bytes [%d, %d) beyond the %d B of L3", r.Tensor, hr.Start, hr.End, cfg.L3Bytes())
 		}
-		if r.Bytes > tb {
-			return nil, fmt.Errorf("resident tensor %q: %d B do not fit one L3 tile of %d B (a home lies in one L3 tile): %w", r.Tensor, r.Bytes, tb, ErrUnsupported)
+		if r.Bytes > tb && r.L3Offset%tb != 0 {
+			return nil, fmt.Errorf("resident tensor %q: %d B exceed one L3 tile of %d B, and its striped home at %d does not start an L3 tile: %w", r.Tensor, r.Bytes, tb, r.L3Offset, ErrUnsupported)
 		}
 	}
 	if i := constraints.MoveHomesIntoTiles(spans, cfg); i >= 0 {
@@ -126,7 +131,7 @@ func (h *residentHomes) live(i int) []constraints.L3Range {
 	var out []constraints.L3Range
 	for _, r := range h.spans {
 		if r.First <= i && i <= r.Last {
-			out = append(out, constraints.L3Range{Start: r.L3Offset, End: r.L3Offset + r.Bytes})
+			out = append(out, constraints.HomeRange(r, h.cfg))
 		}
 	}
 	return out

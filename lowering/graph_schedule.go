@@ -71,7 +71,12 @@ func LowerGraphScheduleWith(ctx context.Context, g *model.Graph, gs *model.Graph
 		}
 		b.fullFence = len(gs.Resident) > 0
 	}
+	steps := make([][2]int, len(gs.Ops)) // command index range of each step
 	for i := range gs.Ops {
+		steps[i][0] = len(b.prog.Commands)
+		if i > 0 {
+			steps[i-1][1] = steps[i][0]
+		}
 		st := &gs.Ops[i]
 		op := byName[st.Name]
 		if op == nil {
@@ -102,6 +107,14 @@ func LowerGraphScheduleWith(ctx context.Context, g *model.Graph, gs *model.Graph
 			continue
 		}
 		if err := b.LowerOp(ctx, g, op, sched); err != nil {
+			return nil, fmt.Errorf("lower schedule of %q: %w", g.Name, err)
+		}
+	}
+	if n := len(steps); n > 0 {
+		steps[n-1][1] = len(b.prog.Commands)
+	}
+	if homes != nil {
+		if err := b.stripeHomes(homes, steps); err != nil {
 			return nil, fmt.Errorf("lower schedule of %q: %w", g.Name, err)
 		}
 	}

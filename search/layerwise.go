@@ -67,10 +67,19 @@ func Layerwise(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Layerw
 		cache[key] = res
 		return res, nil
 	}
-	for _, op := range g.Operators {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("layerwise %s: %w", g.Name, err)
+	// After ctx ends (a time limit, Ctrl-C) the remaining operators take the
+	// closed-form kpusim mapping, priced exactly on a detached context (one
+	// pricing per operator): the schedule is complete, with status feasible.
+	dctx := context.WithoutCancel(ctx)
+	price := func(op *model.Operator, m *model.Mapping) (*constraints.Cost, error) {
+		c, err := constraints.OperatorCost(ctx, g, op, m, cfg)
+		if err != nil && ctx.Err() != nil {
+			s.Status = StatusFeasible
+			c, err = constraints.OperatorCost(dctx, g, op, m, cfg)
 		}
+		return c, err
+	}
+	for _, op := range g.Operators {
 		step := model.ScheduledOp{Name: op.Name, Type: op.Type, Output: op.Outputs[0]}
 		var m *model.Mapping
 		var bound constraints.Bound
@@ -84,6 +93,13 @@ func Layerwise(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Layerw
 				return nil, err
 			}
 			res, err := solve(p, opts.Engine)
+			if err != nil && ctx.Err() != nil {
+				res, err = Solve(dctx, "kpusim", p, cfg, Options{Objective: opts.Objective})
+				if err == nil && res.Status == StatusInfeasible {
+					err = res.Err
+				}
+				s.Status = StatusFeasible
+			}
 			if err != nil {
 				return nil, fmt.Errorf("layerwise %s: operator %s: %w", g.Name, op.Name, err)
 			}
@@ -98,11 +114,11 @@ func Layerwise(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Layerw
 		} else {
 			bound = vectorBound(g, op, cfg)
 		}
-		c, err := constraints.OperatorCost(ctx, g, op, m, cfg)
+		c, err := price(op, m)
 		if err != nil {
 			return nil, fmt.Errorf("layerwise %s: %w", g.Name, err)
 		}
-		if op.Type == model.OpConv2D || op.Type == model.OpConv2DDW {
+		if (op.Type == model.OpConv2D || op.Type == model.OpConv2DDW) && ctx.Err() == nil {
 			// The search ranks the GEMM view; the gathers are costed only
 			// now, so the heuristics' mappings compete on the real cost.
 			shape, _, _ := g.GEMM(op)
@@ -118,6 +134,9 @@ func Layerwise(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Layerw
 				am := res.Mapping
 				am.Placement = nil
 				ac, err := constraints.OperatorCost(ctx, g, op, &am, cfg)
+				if err != nil && ctx.Err() != nil {
+					break // stopped: keep the priced mapping
+				}
 				if err != nil {
 					return nil, fmt.Errorf("layerwise %s: %w", g.Name, err)
 				}

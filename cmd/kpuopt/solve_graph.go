@@ -77,7 +77,7 @@ func newSolveGraphCmd(s *streams) *cobra.Command {
 	f.StringVar(&o.mode, "mode", "both", "optimal (joint), layerwise, or both")
 	f.StringVar(&o.engine, "engine", "", "joint solver: dp (exact dynamic program) or sat (pseudo-boolean encoding); default dp, sat when too many tensors are live at once")
 	f.BoolVar(&o.noRes, "no-residency", false, "keep every tensor in DRAM (joint mappings and fusion only)")
-	f.BoolVar(&o.simulate, "simulate", false, "lower each schedule without resident tensors and run it on the simulator")
+	f.BoolVar(&o.simulate, "simulate", false, "lower each schedule (resident tensors in L3) and run it on the simulator")
 	f.StringSliceVar(&o.seeds, "seed", []string{"optimal"}, "per-operator search engines whose mapping joins each candidate set (none: --seed=)")
 	f.DurationVar(&o.seedTime, "seed-time", time.Second, "time limit of each seed search (per distinct GEMM shape)")
 	f.DurationVar(&o.timeLimit, "time-limit", 5*time.Minute, "time limit of the whole solve")
@@ -129,7 +129,7 @@ func runSolveGraph(ctx context.Context, o *solveGraphOptions) error {
 		if o.streams.Terminal {
 			fmt.Fprintf(o.streams.Err, "kpuopt: solving %s (%s, %s)...\n", g.Name, mode, cfg.Name)
 		}
-		s, err := graph.Solve(ctx, g, cfg, graph.Options{Mode: mode, Objective: constraints.Objective(o.objective), Engine: o.engine, NoResidency: o.noRes, Seeds: seeds, SeedTime: o.seedTime, Cache: cache})
+		s, err := graph.Solve(ctx, g, cfg, graph.Options{Mode: mode, Objective: constraints.Objective(o.objective), Engine: o.engine, NoResidency: o.noRes, Seeds: seeds, SeedTime: o.seedTime, Cache: cache, Check: lowering.CheckSchedule(g, cfg)})
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return failed(fmt.Errorf("solve-graph %s (%s): stopped after the time limit %s: %w", o.file, mode, o.timeLimit, err))
@@ -346,12 +346,9 @@ func opSpans(s *model.GraphSchedule, prog *kpu.Program, sim *kpu.SimResult) []in
 	return spans
 }
 
-// simulateGraphSchedule lowers s into one program and verifies it on the
-// simulator. Schedules with resident tensors are not lowered yet.
+// simulateGraphSchedule lowers s (its resident tensors in L3) into one
+// program and verifies it on the simulator.
 func simulateGraphSchedule(ctx context.Context, g *model.Graph, s *model.GraphSchedule, cfg *kpu.Config) (*simulatedFigures, error) {
-	if len(s.Resident) > 0 {
-		return nil, fmt.Errorf("the schedule keeps %d tensors resident in L3, which the lowering does not emit yet (use --no-residency)", len(s.Resident))
-	}
 	prog, err := lowering.LowerGraphSchedule(ctx, g, s, cfg)
 	if err != nil {
 		return nil, err

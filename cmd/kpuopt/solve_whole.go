@@ -91,7 +91,7 @@ func runSolveWhole(ctx context.Context, o *solveOptions, path string, g *model.G
 		}
 		switch o.search {
 		case "optimal":
-			return graph.Solve(ctx, g, cfg, graph.Options{Mode: graph.ModeOptimal, Objective: obj, SeedTime: seedTime(g, o.timeLimit), NoResidency: noResidency})
+			return graph.Solve(ctx, g, cfg, graph.Options{Mode: graph.ModeOptimal, Objective: obj, SeedTime: seedTime(g, o.timeLimit), NoResidency: noResidency, Check: lowering.CheckSchedule(g, cfg)})
 		case "layerwise":
 			return search.Layerwise(ctx, g, cfg, search.LayerwiseOptions{Engine: "optimal", Objective: obj, OpTimeLimit: opTimeLimit(g, o.timeLimit)})
 		default:

@@ -97,7 +97,7 @@ func (d *dp) run(ctx context.Context, w weights) ([]transition, error) {
 			var live int64
 			for i, id := range cr[b] {
 				if s&(1<<uint(i)) != 0 {
-					live += d.pr.Storages[id].Bytes
+					live += d.pr.reserve(id, d.cfg)
 				}
 			}
 			bit := func(id int) bool {
@@ -175,7 +175,7 @@ func (d *dp) options(b int, s uint64, live, l3 int64, bit func(int) bool, w weig
 				occ := live
 				if r {
 					pat |= ResC
-					occ += pr.Storages[last.Out].Bytes
+					occ += pr.reserve(last.Out, d.cfg)
 				}
 				var best *transition
 				var bestV float64
@@ -219,6 +219,7 @@ func (d *dp) vectorOption(b int, bit func(int) bool, r bool) (Figures, int64, in
 	outBytes := pr.Storages[st.Out].Bytes
 	est, ws := vectorCost(d.cfg, ins, operandIO{bytes: outBytes, resident: r}, st.VectorOps)
 	est0, _ := vectorCost(d.cfg, dram, operandIO{bytes: outBytes}, st.VectorOps)
+	outBytes = pr.reserve(st.Out, d.cfg) // its L3 capacity
 	var mask uint32
 	for j, id := range st.In {
 		if id >= 0 && bit(id) {

@@ -28,6 +28,10 @@ type options struct {
 	// vecRes are the exact figures of vector steps with resident operands
 	// (vectorResident); a missing key falls back to the estimate.
 	vecRes map[vectorKey]Figures
+	// stopped is set when the context ended while the candidates were
+	// built: the steps after the stop have one fallback mapping each, and
+	// no tensor may stay resident (Solve turns residency off).
+	stopped bool
 }
 
 // candidates evaluates every GEMM step under the residency patterns its
@@ -39,17 +43,36 @@ func (pr *Problem) candidates(ctx context.Context, cfg *kpu.Config, joint bool, 
 	ex := seeds.cache.exactFor(pr.Graph, cfg)
 	for i := range pr.Steps {
 		st := &pr.Steps[i]
+		if !out.stopped && ctx.Err() != nil {
+			out.stopped = true
+		}
 		if st.Kind == StepVector {
-			f, err := ex.vector(ctx, st.Op)
+			vctx := ctx
+			if out.stopped {
+				vctx = detached(ctx)
+			}
+			f, err := ex.vector(vctx, st.Op)
+			if stopped(ctx, err) {
+				out.stopped = true
+				f, err = ex.vector(detached(ctx), st.Op)
+			}
 			if err != nil {
 				return nil, err
 			}
 			out.vector[i] = f
-			if joint {
-				if err := pr.vectorResident(ctx, cfg, i, out.vecRes); err != nil {
+			if joint && !out.stopped {
+				if err := pr.vectorResident(ctx, cfg, i, out.vecRes); err != nil && !stopped(ctx, err) {
 					return nil, fmt.Errorf("operator %s: %w", st.Op.Name, err)
 				}
 			}
+			continue
+		}
+		if st.Kind == StepGEMM && out.stopped {
+			l, err := pr.fallbackCandidates(ctx, cfg, st, seeds, obj, ex)
+			if err != nil {
+				return nil, err
+			}
+			out.gemm[i] = []map[Pattern][]Candidate{{0: l}}
 			continue
 		}
 		if st.Kind != StepGEMM {
@@ -83,13 +106,29 @@ func (pr *Problem) candidates(ctx context.Context, cfg *kpu.Config, joint bool, 
 			o.Seeds = append([]model.Mapping(nil), opts.Seeds...)
 			for _, name := range seeds.names {
 				m, err := seeds.seed(ctx, name, p, cfg, obj)
+				if stopped(ctx, err) {
+					break
+				}
 				if err != nil {
 					return nil, fmt.Errorf("operator %s: %w", st.Op.Name, err)
 				}
 				o.Seeds = append(o.Seeds, m)
 			}
 			var err error
-			if evs, err = GEMMCandidates(ctx, p, cfg, pats, o); err != nil {
+			if ctx.Err() == nil {
+				evs, err = GEMMCandidates(ctx, p, cfg, pats, o)
+			}
+			if ctx.Err() != nil {
+				// stopped while this step was searched: fall back
+				out.stopped = true
+				l, err := pr.fallbackCandidates(ctx, cfg, st, seeds, obj, ex)
+				if err != nil {
+					return nil, err
+				}
+				out.gemm[i] = []map[Pattern][]Candidate{{0: l}}
+				continue
+			}
+			if err != nil {
 				return nil, fmt.Errorf("operator %s: %w", st.Op.Name, err)
 			}
 			cache[key] = evs
@@ -99,6 +138,7 @@ func (pr *Problem) candidates(ctx context.Context, cfg *kpu.Config, joint bool, 
 			maxF = st.Chain
 		}
 		rho := ex.gatherRatio(st)
+	lengths:
 		for f := 0; f <= maxF; f++ {
 			chain := make([]*model.Operator, f)
 			for j := range chain {
@@ -107,6 +147,18 @@ func (pr *Problem) candidates(ctx context.Context, cfg *kpu.Config, joint bool, 
 			byPat := map[Pattern][]Candidate{}
 			for _, ev := range evs {
 				base, ext, ok, err := ex.gemm(ctx, st.Op, chain, ev.Mapping)
+				if stopped(ctx, err) {
+					out.stopped = true
+					if f > 0 {
+						break lengths // keep the fusion lengths priced so far
+					}
+					l, err := pr.fallbackCandidates(ctx, cfg, st, seeds, obj, ex)
+					if err != nil {
+						return nil, err
+					}
+					out.gemm[i] = []map[Pattern][]Candidate{{0: l}}
+					break lengths
+				}
 				if err != nil {
 					return nil, err
 				}

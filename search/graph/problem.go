@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/stillwater-sc/kpuopt/constraints"
+	"github.com/stillwater-sc/kpuopt/kpu"
 	"github.com/stillwater-sc/kpuopt/model"
 )
 
@@ -230,6 +231,12 @@ func NewProblem(g *model.Graph) (*Problem, error) {
 
 // producedByChain reports whether step i is an elementwise step in the
 // fusable chain of an earlier GEMM (its output may be a GEMM drain).
+// reserve is the L3 capacity storage id takes while resident: its bytes, or
+// the whole tiles of a striped home (constraints.HomeReserve).
+func (pr *Problem) reserve(id int, cfg *kpu.Config) int64 {
+	return constraints.HomeReserve(pr.Storages[id].Bytes, cfg)
+}
+
 func (pr *Problem) producedByChain(i int) bool {
 	for j := i - 1; j >= 0; j-- {
 		s := &pr.Steps[j]

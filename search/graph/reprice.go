@@ -12,8 +12,9 @@ import (
 // fixHomes moves every planned home that crosses an L3 tile boundary (an
 // access never spans two L3 tiles, docs/graph-schedules.md section 6) to
 // the lowest offset inside one tile that no resident tensor live at the
-// same time uses, in order of First; the lowering then keeps the homes as
-// they are, so the exact prices below are computed with the final homes.
+// same time uses, in order of First (a striped home, over whole tiles,
+// stays); the lowering then keeps the homes as they are, so the exact
+// prices below are computed with the final homes.
 func fixHomes(s *model.GraphSchedule, cfg *kpu.Config) error {
 	tb := cfg.L3TileBytes
 	rs := s.Resident
@@ -21,8 +22,8 @@ func fixHomes(s *model.GraphSchedule, cfg *kpu.Config) error {
 		if r.L3Offset < 0 {
 			return fmt.Errorf("graph %s: resident tensor %q has no L3 home (%s)", s.Graph, r.Tensor, s.L3Plan)
 		}
-		if r.Bytes > tb {
-			return fmt.Errorf("graph %s: resident tensor %q: %d B exceed one L3 tile of %d B", s.Graph, r.Tensor, r.Bytes, tb)
+		if r.Bytes > tb && r.L3Offset%tb != 0 {
+			return fmt.Errorf("graph %s: resident tensor %q: its striped home at %d does not start an L3 tile of %d B", s.Graph, r.Tensor, r.L3Offset, tb)
 		}
 	}
 	if i := constraints.MoveHomesIntoTiles(rs, cfg); i >= 0 {
@@ -50,7 +51,7 @@ func reprice(ctx context.Context, g *model.Graph, s *model.GraphSchedule, cfg *k
 		var out []constraints.L3Range
 		for _, r := range s.Resident {
 			if r.First <= i && i <= r.Last {
-				out = append(out, constraints.L3Range{Start: r.L3Offset, End: r.L3Offset + r.Bytes})
+				out = append(out, constraints.HomeRange(r, cfg))
 			}
 		}
 		return out

@@ -70,7 +70,7 @@ func (d *dp) runSAT(ctx context.Context, w weights) ([]transition, solver.Result
 	liveTerms := func(b int) []solver.Term {
 		var ts []solver.Term
 		for _, id := range crossing(b) {
-			ts = append(ts, solver.Term{Lit: r[id], Weight: pr.Storages[id].Bytes})
+			ts = append(ts, solver.Term{Lit: r[id], Weight: pr.reserve(id, d.cfg)})
 		}
 		return ts
 	}
@@ -165,7 +165,7 @@ func (d *dp) runSAT(ctx context.Context, w weights) ([]transition, solver.Result
 				last := &pr.Steps[b+f]
 				capTerms := liveTerms(b)
 				if _, ok := r[last.Out]; ok {
-					capTerms = append(capTerms, solver.Term{Lit: r[last.Out], Weight: pr.Storages[last.Out].Bytes})
+					capTerms = append(capTerms, solver.Term{Lit: r[last.Out], Weight: pr.reserve(last.Out, d.cfg)})
 				}
 				byPat := d.opt.gemm[b][f]
 				pats := make([]Pattern, 0, len(byPat))
@@ -236,11 +236,11 @@ func (d *dp) runSAT(ctx context.Context, w weights) ([]transition, solver.Result
 		}
 		for _, id := range crossing(b) {
 			if sol.Value(r[id]) {
-				t.live += pr.Storages[id].Bytes
+				t.live += pr.reserve(id, d.cfg)
 			}
 		}
 		if t.resOut && pr.Steps[t.to-1].Kind != StepAlias {
-			t.live += pr.Storages[pr.Steps[t.to-1].Out].Bytes
+			t.live += pr.reserve(pr.Steps[t.to-1].Out, d.cfg)
 		}
 		path = append(path, t)
 		b = t.to

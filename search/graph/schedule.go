@@ -69,34 +69,73 @@ func (pr *Problem) schedule(cfg *kpu.Config, path []transition) *model.GraphSche
 }
 
 // lowerBound bounds every schedule of the graph (any mappings, residency and
-// fusion, operators one after another): per group (a GEMM with the chain that
-// may fuse into it, or a lone step) the larger of its compute time and the
-// DMA time of its compulsory DRAM bytes, summed over the groups. Compulsory
+// fusion, operators one after another): the sum of groupBounds. Compulsory
 // bytes are counted once for the whole graph: each weight and graph input at
 // its first reader, each graph output at its producer; intermediates may stay
-// on chip. A GEMM's compute time is the larger of its fabric bound and the
-// L2 I/O bound over the BlockMovers (Kwasniewski et al.; L2 is filled from L3
-// whatever the residency); a vector step's is its vector-engine time.
+// on chip.
 func (pr *Problem) lowerBound(cfg *kpu.Config) model.Figures {
 	var b model.Figures
+	for _, g := range pr.groupBounds(cfg) {
+		b.LatencyCycles += g.Cycles
+		b.DRAMBytes += g.DRAM
+		b.EnergyPJ += g.Energy
+	}
+	return b
+}
+
+// groupBound is the bound of steps [From, To): a GEMM with the chain that
+// may fuse into it, or a lone step.
+type groupBound struct {
+	From, To int
+	Figures
+}
+
+// groupBounds bounds each group of steps: the largest of
+//   - its DMA time: its compulsory DRAM bytes over every DMA engine, and
+//     that of its compulsory loads followed by the shortest use of the
+//     last loaded data (a move into L2, a command, a move out, and a store
+//     for a graph output);
+//   - for a GEMM: the pass-by-pass fabric bound of its busiest tile with
+//     the shortest transfer chain before the first matmul and after the
+//     last (fabricGrainBound, gemmChain); its fabric bound MACs/(T R C)
+//     and the L2 I/O bound over all BlockMovers (gemmComputeBound); the
+//     BlockMover time of its busiest tile (moverBound);
+//   - for vector work: its vector-engine time over every tile, with the
+//     chain of a lone vector step (vectorChain), and its bytes through the
+//     BlockMovers.
+//
+// Its DRAM bound is its compulsory bytes, its energy bound the MAC energy
+// plus those bytes at DRAM and L3 prices.
+func (pr *Problem) groupBounds(cfg *kpu.Config) []groupBound {
+	var out []groupBound
 	readSeen := map[string]bool{}
-	dmaBW := dmaBandwidth(cfg)
-	var compBytes int64
-	var macEnergy float64
+	bmBW := cfg.EngineBandwidth(kpu.BlockMover, 1) * float64(min(cfg.BlockMovers, 2*cfg.ComputeTiles))
 	for i := 0; i < len(pr.Steps); {
 		st := &pr.Steps[i]
 		n := 1
 		if st.Kind == StepGEMM {
 			n += st.Chain
 		}
-		var comp, mem int64
-		var vops int64
+		var comp, mem, loads, vops, moved int64
+		var macEnergy float64
+		dramIn, vecDRAMIn := false, false
+		outBytes := int64(8)
 		for j := i; j < i+n; j++ {
 			sj := &pr.Steps[j]
 			if sj.Kind == StepAlias {
 				continue
 			}
 			for k, name := range sj.Op.Inputs {
+				if sj.In[k] < 0 && (sj.Kind != StepGEMM || k < 2) {
+					if sj.Kind == StepGEMM {
+						dramIn = true
+					} else {
+						vecDRAMIn = true
+					}
+				}
+				if sj.Kind == StepVector {
+					moved += pr.Graph.Tensors[name].Bytes()
+				}
 				if sj.In[k] >= 0 || readSeen[name] {
 					continue
 				}
@@ -105,31 +144,54 @@ func (pr *Problem) lowerBound(cfg *kpu.Config) model.Figures {
 				}
 				readSeen[name] = true
 				mem += pr.Graph.Tensors[name].Bytes()
+				loads += pr.Graph.Tensors[name].Bytes()
+			}
+			outT := pr.Graph.Tensors[sj.Op.Outputs[0]]
+			outBytes = min(outBytes, outT.DType.Size())
+			if sj.Kind == StepVector {
+				moved += outT.Bytes()
 			}
 			if sj.Out >= 0 && pr.Storages[sj.Out].Output && j == i+n-1 {
-				mem += pr.Graph.Tensors[sj.Op.Outputs[0]].Bytes()
+				mem += outT.Bytes()
 			}
-			vops += sj.VectorOps
-			if sj.Kind == StepGEMM {
-				p := sj.Problem
-				comp = max(comp, gemmComputeBound(p, cfg))
-				macEnergy += float64(p.MACs()) * cfg.MACEnergy(string(p.DType))
-			}
+			vops += vectorPassesAtLeast(pr.Graph, sj)
+		}
+		last := &pr.Steps[i+n-1]
+		dramOut := last.Out < 0 || pr.Storages[last.Out].Output
+		if st.Kind == StepGEMM {
+			p := st.Problem
+			comp = max(gemmComputeBound(p, cfg),
+				fabricGrainBound(p, cfg)+gemmChain(cfg, dramIn, dramOut),
+				moverBound(p, cfg, outBytes))
+			macEnergy = float64(p.MACs()) * cfg.MACEnergy(string(p.DType))
 		}
 		if vops > 0 {
-			rate := cfg.VectorElemsPerCycle
-			if rate <= 0 {
-				rate = float64(max(cfg.ArrayRows, cfg.ArrayCols))
+			v := vectorWork(cfg, vops)
+			if st.Kind == StepVector {
+				v += vectorChain(cfg, vecDRAMIn, dramOut)
+				if bmBW > 0 {
+					comp = max(comp, cdiv(moved, bmBW)+cfg.TransferLatency(kpu.BlockMover))
+				}
 			}
-			comp = max(comp, int64(math.Ceil(float64(vops)/(rate*float64(cfg.ComputeTiles)))))
+			comp = max(comp, v)
 		}
-		b.LatencyCycles += max(comp, cdiv(mem, dmaBW))
-		compBytes += mem
+		if loads > 0 {
+			// the data of the last load is then moved into L2, used and
+			// the result moved out (and stored, for a graph output)
+			tail := 2*xferMin(cfg, kpu.BlockMover) + 1
+			if dramOut {
+				tail += xferMin(cfg, kpu.DMA)
+			}
+			comp = max(comp, dmaWork(cfg, loads)+tail)
+		}
+		out = append(out, groupBound{From: i, To: i + n, Figures: Figures{
+			Cycles: max(comp, dmaWork(cfg, mem)),
+			DRAM:   mem,
+			Energy: macEnergy + float64(mem)*(cfg.Energy.DRAM+cfg.Energy.L3),
+		}})
 		i += n
 	}
-	b.DRAMBytes = compBytes
-	b.EnergyPJ = macEnergy + float64(compBytes)*(cfg.Energy.DRAM+cfg.Energy.L3)
-	return b
+	return out
 }
 
 // gemmComputeBound is max(MACs / (tiles x R x C), the L2 I/O bound: every

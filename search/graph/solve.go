@@ -45,6 +45,49 @@ type Options struct {
 	// MaxLive caps the number of intermediate tensors live across one step
 	// boundary (the dynamic program has 2^live states there); 0 means 20.
 	MaxLive int
+	// Check, when set, tells whether the lowering builds a schedule (for
+	// example by lowering.LowerGraphSchedule). With it a tensor larger
+	// than one L3 tile may stay resident in a striped home, whose cuts the
+	// lowering chooses from the accesses it emits (docs/graph-schedules.md
+	// §6): a schedule it rejects is solved again with the tensors its error
+	// names (an error with a HomeTensors() []string method), or every
+	// striped one, kept in DRAM. Without it no tensor larger than one L3
+	// tile is resident.
+	Check func(ctx context.Context, s *model.GraphSchedule) error
+}
+
+// maxCheckRounds bounds the solves of Solve's Check loop.
+const maxCheckRounds = 8
+
+// homeRejection is an error of Options.Check that names the striped
+// resident tensors it could not place.
+type homeRejection interface {
+	error
+	HomeTensors() []string
+}
+
+// stripedResidents are the resident tensors of s with a striped home.
+func stripedResidents(s *model.GraphSchedule, cfg *kpu.Config) []string {
+	var out []string
+	for _, r := range s.Resident {
+		if constraints.StripedHomeTiles(r.Bytes, cfg) > 0 {
+			out = append(out, r.Tensor)
+		}
+	}
+	return out
+}
+
+// storageNamed reports whether storage st or one of its views is in names.
+func storageNamed(st *Storage, names map[string]bool) bool {
+	if names[st.Name] {
+		return true
+	}
+	for _, a := range st.Aliases {
+		if names[a] {
+			return true
+		}
+	}
+	return false
 }
 
 // maxEDPRounds bounds the reweighting rounds of the edp objective.
@@ -86,9 +129,11 @@ func Solve(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Options) (
 		opts.SeedTime = time.Second
 	}
 	for i := range pr.Storages {
-		// a home lies in one L3 tile (an access never spans two)
-		if opts.NoResidency || pr.Storages[i].Bytes > cfg.L3TileBytes {
-			pr.Storages[i].Eligible = false
+		// a home lies in one L3 tile (an access never spans two), or it is
+		// striped over whole tiles when the lowering is there to cut it
+		st := &pr.Storages[i]
+		if opts.NoResidency || st.Bytes > cfg.L3TileBytes && (opts.Check == nil || constraints.HomeReserve(st.Bytes, cfg) > cfg.L3Bytes()) {
+			st.Eligible = false
 		}
 	}
 	if opts.Cache == nil && joint && !opts.NoResidency {
@@ -99,9 +144,13 @@ func Solve(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Options) (
 		return nil, err
 	}
 	d := &dp{pr: pr, cfg: cfg, opt: cands, joint: joint, maxLive: opts.MaxLive}
-	var path []transition
 	status := "optimal"
 	engine := opts.Engine
+	if cands.stopped {
+		// some steps have only a fallback mapping and no residency prices
+		d = d.withoutResidency()
+		status = "feasible"
+	}
 	run := d.run
 	if engine == "" {
 		engine = "dp"
@@ -122,54 +171,107 @@ func Solve(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Options) (
 	default:
 		return nil, fmt.Errorf("graph engine %q: want dp or sat", engine)
 	}
-	switch opts.Objective {
-	case constraints.EDP:
+	if opts.Objective == constraints.EDP {
 		status = "feasible"
 		engine += " (edp by latency/energy reweighting)"
-		// the joint space contains the layerwise one: reweight in both and
-		// keep the better product, so joint is never worse than layerwise
-		bestEDP := -1.0
-		for _, restricted := range []bool{false, true} {
-			if restricted && !joint {
-				break
+	}
+	solvePath := func() ([]transition, error) {
+		var path []transition
+		switch opts.Objective {
+		case constraints.EDP:
+			// the joint space contains the layerwise one: reweight in both
+			// and keep the better product, so joint is never worse than
+			// layerwise
+			bestEDP := -1.0
+			for _, restricted := range []bool{false, true} {
+				if restricted && !joint {
+					break
+				}
+				w := weights{Lat: 1}
+				seen := map[weights]bool{}
+				for round := 0; round < maxEDPRounds && !seen[w]; round++ {
+					seen[w] = true
+					d.joint = !restricted && joint
+					p, err := run(ctx, w)
+					d.joint = joint
+					if stopped(ctx, err) {
+						break
+					}
+					if err != nil {
+						return nil, err
+					}
+					tot := total(p)
+					if v := float64(tot.Cycles) * tot.Energy; bestEDP < 0 || v < bestEDP {
+						bestEDP, path = v, p
+					}
+					// the tangent of L*E at (L, E): minimize E*L' + L*E'
+					w = weights{Lat: tot.Energy / max(1, float64(tot.Cycles)), En: 1}
+				}
 			}
-			w := weights{Lat: 1}
-			seen := map[weights]bool{}
-			for round := 0; round < maxEDPRounds && !seen[w]; round++ {
-				seen[w] = true
-				d.joint = !restricted && joint
-				p, err := run(ctx, w)
-				d.joint = joint
-				if err != nil {
-					return nil, err
-				}
-				tot := total(p)
-				if v := float64(tot.Cycles) * tot.Energy; bestEDP < 0 || v < bestEDP {
-					bestEDP, path = v, p
-				}
-				// the tangent of L*E at (L, E): minimize E*L' + L*E'
-				w = weights{Lat: tot.Energy / max(1, float64(tot.Cycles)), En: 1}
+		default:
+			var err error
+			path, err = run(ctx, objectiveWeights(opts.Objective))
+			if err != nil && !stopped(ctx, err) {
+				return nil, err
 			}
 		}
-	default:
-		w := map[constraints.Objective]weights{
-			constraints.Latency: {Lat: 1},
-			constraints.Energy:  {En: 1},
-			constraints.Traffic: {Traffic: 1},
-		}[opts.Objective]
-		path, err = run(ctx, w)
+		if ctx.Err() != nil {
+			// stopped: the all-DRAM schedule over the candidates priced so
+			// far (exact prices; the program takes milliseconds)
+			status = "feasible"
+			engine = "dp (stopped by the context: every tensor through DRAM)"
+			return d.withoutResidency().run(detached(ctx), objectiveWeights(opts.Objective))
+		}
+		return path, nil
+	}
+	var s *model.GraphSchedule
+	for round := 0; ; round++ {
+		path, err := solvePath()
 		if err != nil {
 			return nil, err
 		}
-	}
-	s := pr.schedule(cfg, path)
-	s.Mode, s.Objective, s.Status, s.Engine = opts.Mode, string(opts.Objective), status, engine
-	if err := planL3(ctx, s, cfg); err != nil {
-		return nil, err
-	}
-	if len(s.Resident) > 0 {
-		if s, err = exactOrDRAM(ctx, g, cfg, opts, s); err != nil {
+		s = pr.schedule(cfg, path)
+		s.Mode, s.Objective, s.Status, s.Engine = opts.Mode, string(opts.Objective), status, engine
+		err = planL3(ctx, s, cfg)
+		if err == nil && len(s.Resident) > 0 {
+			s, err = exactOrDRAM(ctx, g, cfg, opts, s)
+		}
+		striped := stripedResidents(s, cfg)
+		if err == nil && len(striped) > 0 && opts.Check != nil {
+			err = opts.Check(ctx, s)
+		}
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			// stopped while planning or checking: the all-DRAM schedule
+			path, err := d.withoutResidency().run(detached(ctx), objectiveWeights(opts.Objective))
+			if err != nil {
+				return nil, err
+			}
+			s = pr.schedule(cfg, path)
+			s.Mode, s.Objective, s.Status = opts.Mode, string(opts.Objective), "feasible"
+			s.Engine = "dp (stopped by the context: every tensor through DRAM)"
+			break
+		}
+		if len(striped) == 0 {
 			return nil, err
+		}
+		// keep the rejected striped tensors (every striped one, when the
+		// reason names none or the rounds run out) in DRAM and solve again
+		var hr homeRejection
+		named := errors.As(err, &hr) && round < maxCheckRounds
+		reject := map[string]bool{}
+		if named {
+			for _, n := range hr.HomeTensors() {
+				reject[n] = true
+			}
+		}
+		for i := range pr.Storages {
+			st := &pr.Storages[i]
+			if named && storageNamed(st, reject) || !named && constraints.StripedHomeTiles(st.Bytes, cfg) > 0 {
+				st.Eligible = false
+			}
 		}
 	}
 	s.Bound = pr.lowerBound(cfg)
@@ -188,9 +290,6 @@ func exactOrDRAM(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Opti
 	if rerr == nil {
 		rerr = reprice(ctx, g, s, cfg)
 	}
-	if rerr != nil && ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
 	o := opts
 	o.NoResidency = true
 	alt, err := Solve(ctx, g, cfg, o)
@@ -201,6 +300,18 @@ func exactOrDRAM(ctx context.Context, g *model.Graph, cfg *kpu.Config, opts Opti
 		return alt, nil
 	}
 	return s, nil
+}
+
+// objectiveWeights are the dynamic program's weights of a linear objective
+// (edp, a product, falls back to latency).
+func objectiveWeights(o constraints.Objective) weights {
+	switch o {
+	case constraints.Energy:
+		return weights{En: 1}
+	case constraints.Traffic:
+		return weights{Traffic: 1}
+	}
+	return weights{Lat: 1}
 }
 
 // objectiveValue is the figure objective o minimizes.

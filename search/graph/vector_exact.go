@@ -18,7 +18,7 @@ type vectorKey struct {
 // vectorResident prices vector step i under every residency its eligible
 // operands allow with the lowering's exact plan (constraints.PlanOpResident):
 // the resident operands' homes packed from the start of L3, each inside one
-// L3 tile, and reserved. The job size of the real plan depends on where the
+// L3 tile (a striped home over whole tiles), and reserved. The job size of the real plan depends on where the
 // memory planner puts the homes, so this is exact up to that placement; the
 // chosen schedule is repriced with its real homes (reprice). A residency the
 // plan cannot realize is left out (the estimate then stands, and reprice
@@ -47,9 +47,9 @@ func (pr *Problem) vectorResident(ctx context.Context, cfg *kpu.Config, i int, i
 			if h, ok := at[id]; ok {
 				return h
 			}
-			b := pr.Storages[id].Bytes
+			b := pr.reserve(id, cfg)
 			if tb := cfg.L3TileBytes; next/tb != (next+b-1)/tb {
-				next = (next/tb + 1) * tb
+				next = (next + tb - 1) / tb * tb // a striped home starts a tile
 			}
 			at[id] = next
 			reserved = append(reserved, constraints.L3Range{Start: next, End: next + b})
