@@ -584,25 +584,7 @@ func judgeSequential(ctx context.Context, p constraints.Problem, cfg *kpu.Config
 			return c.lb, err
 		}
 		progress(c.lb)
-		single := singleVisit(p, c.shape)
-		_, l2triv := trivialDims(p, c.shape)
-		one := oneL2Visit(l2triv)
-		if c.shape.Split.K > 1 {
-			one = [3]bool{} // the L2 dominance rule is not proven for a K split
-		}
-		fits := map[[2]model.Buffers]bool{}
-		fit := func(bc [2]model.Buffers) (bool, error) {
-			ok, seen := fits[bc]
-			if !seen {
-				err := constraints.Check(p, c.shape.Mapping(int(c.o3), int(c.o2), bc[0], bc[1]), cfg)
-				if err != nil && !constraints.IsInfeasible(err) {
-					return false, err
-				}
-				ok = err == nil
-				fits[bc] = ok
-			}
-			return ok, nil
-		}
+		single, one, fit := c.rules(p, cfg)
 		for _, bc := range allCombos {
 			if (single[0] && bc[0].A == 2) || (single[1] && bc[0].B == 2) || (single[2] && bc[0].C == 2) {
 				continue // same stream as single buffering, more capacity

@@ -127,18 +127,18 @@ func judgeParallel(ctx context.Context, p constraints.Problem, cfg *kpu.Config, 
 	return math.Inf(1), nil
 }
 
-// judgeOne replays every buffer choice of candidate c that fits and can
-// tie or beat the incumbent (limit), in allCombos order, offering each
-// result; it stops once a result meets the candidate's bound.
-func judgeOne(ctx context.Context, p constraints.Problem, cfg *kpu.Config, c *candidate, limit func() float64, offer func(float64, model.Mapping, *constraints.Cost)) error {
-	single := singleVisit(p, c.shape)
+// rules returns what judging candidate c needs: per operand whether its
+// L3 block is loaded once (singleVisit), the L2 dominance rule's operands
+// (oneL2Visit; none for a K split, for which it is not proven) and a cached
+// capacity check of a buffer choice.
+func (c *candidate) rules(p constraints.Problem, cfg *kpu.Config) (single, one [3]bool, fit func([2]model.Buffers) (bool, error)) {
+	single = singleVisit(p, c.shape)
 	_, l2triv := trivialDims(p, c.shape)
-	one := oneL2Visit(l2triv)
-	if c.se == nil {
-		one = [3]bool{} // a K split: the L2 dominance rule is not proven for it
+	if c.shape.Split.K == 1 {
+		one = oneL2Visit(l2triv)
 	}
 	fits := map[[2]model.Buffers]bool{}
-	fit := func(bc [2]model.Buffers) (bool, error) {
+	fit = func(bc [2]model.Buffers) (bool, error) {
 		ok, seen := fits[bc]
 		if !seen {
 			err := constraints.Check(p, c.shape.Mapping(int(c.o3), int(c.o2), bc[0], bc[1]), cfg)
@@ -150,6 +150,14 @@ func judgeOne(ctx context.Context, p constraints.Problem, cfg *kpu.Config, c *ca
 		}
 		return ok, nil
 	}
+	return single, one, fit
+}
+
+// judgeOne replays every buffer choice of candidate c that fits and can
+// tie or beat the incumbent (limit), in allCombos order, offering each
+// result; it stops once a result meets the candidate's bound.
+func judgeOne(ctx context.Context, p constraints.Problem, cfg *kpu.Config, c *candidate, limit func() float64, offer func(float64, model.Mapping, *constraints.Cost)) error {
+	single, one, fit := c.rules(p, cfg)
 	tried := false
 	for _, bc := range allCombos {
 		if err := ctx.Err(); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stillwater-sc/kpuopt/constraints"
 	"github.com/stillwater-sc/kpuopt/kpu"
+	"github.com/stillwater-sc/kpuopt/lowering"
 	"github.com/stillwater-sc/kpuopt/model"
 	"github.com/stillwater-sc/kpuopt/search/graph"
 )
@@ -140,7 +141,7 @@ run:
 func graphBenchCase(ctx context.Context, g *model.Graph, file string, cfg *kpu.Config, obj constraints.Objective, o *benchOptions, now func() time.Time) (*graphBenchRow, error) {
 	cache := &graph.Cache{}
 	start := now()
-	jt, err := graph.Solve(ctx, g, cfg, graph.Options{Mode: graph.ModeOptimal, Objective: obj, SeedTime: o.timeLimit, Cache: cache})
+	jt, err := graph.Solve(ctx, g, cfg, graph.Options{Mode: graph.ModeOptimal, Objective: obj, SeedTime: o.timeLimit, Cache: cache, Check: lowering.CheckSchedule(g, cfg)})
 	secs := math.Round(now().Sub(start).Seconds()*1e3) / 1e3
 	if err != nil {
 		return nil, fmt.Errorf("joint: %w", err)
