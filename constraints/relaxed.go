@@ -20,43 +20,14 @@ import (
 // a small part of the stream.
 //
 // With limit > 0 it stops once the bound reaches limit and returns a value
-// at least limit.
+// at least limit. Repeating L3 steps are jumped over as in ReplayWithin.
 func RelaxedFloor(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, limit int64) (int64, error) {
-	nEng := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers + 2*cfg.ComputeTiles
-	free := make([]int64, nEng)
-	endp := endPool.Get().(*[]int64)
-	end := (*endp)[:0]
-	defer func() { *endp = end[:0]; endPool.Put(endp) }()
-	var span int64
-	stop := errors.New("relaxed floor reaches the limit")
-	visit := func(c *Cmd) error {
-		start := free[c.flat]
-		for _, d := range c.Deps {
-			if d >= c.ID {
-				return fmt.Errorf("command %d depends on later command %d", c.ID, d)
-			}
-			start = max(start, end[d])
-		}
-		fin := start + c.Cycles
-		free[c.flat] = fin
-		end = append(end, fin)
-		if fin > span {
-			span = fin
-			if limit > 0 && span >= limit {
-				return stop
-			}
-		}
-		return nil
+	tr, _, err := replayCompressedOf(ctx, p, m, cfg, limit, &defaultCompress, true)
+	if errors.Is(err, ErrExceeds) {
+		return limit, nil
 	}
-	w, err := newWalker(ctx, p, m, cfg, nil, nil, visit)
 	if err != nil {
-		return 0, err
-	}
-	w.tile0Only = true
-	if err := w.run(); errors.Is(err, stop) {
-		return span, nil
-	} else if err != nil {
 		return 0, fmt.Errorf("relaxed replay: %w", err)
 	}
-	return span, nil
+	return tr.Cycles, nil
 }

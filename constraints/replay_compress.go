@@ -557,6 +557,14 @@ func ReplayWithin(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Conf
 // replayCompressed is ReplayWithin, compressed within limits lim (nil: not
 // compressed); it also returns the L3 steps jumped over.
 func replayCompressed(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, limit int64, lim *compressLimits) (*Trace, int64, error) {
+	return replayCompressedOf(ctx, p, m, cfg, limit, lim, false)
+}
+
+// replayCompressedOf is replayCompressed of the whole stream or, with
+// tile0Only, of its DMA commands and compute tile 0's (relaxed.go). The
+// cutoff's figures (DMA work, tile 0's fabric, the single-buffer chains)
+// are the same in both streams.
+func replayCompressedOf(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.Config, limit int64, lim *compressLimits, tile0Only bool) (*Trace, int64, error) {
 	rs := &replayState{tr: &Trace{}}
 	var epi int64
 	if limit > 0 {
@@ -608,7 +616,7 @@ func replayCompressed(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.
 			return nil
 		}
 	}
-	err := walkSkip(ctx, p, m, cfg, nil, hook, func(c *Cmd) error {
+	w, err := newWalker(ctx, p, m, cfg, nil, hook, func(c *Cmd) error {
 		start := rs.free[c.flat]
 		for _, d := range c.Deps {
 			if d >= c.ID {
@@ -663,6 +671,10 @@ func replayCompressed(ctx context.Context, p Problem, m model.Mapping, cfg *kpu.
 		}
 		return nil
 	})
+	if err == nil {
+		w.tile0Only = tile0Only
+		err = w.run()
+	}
 	if err != nil {
 		return nil, cp.skipped, err
 	}
