@@ -439,6 +439,11 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 	}
 	base = math.Max(base, res.ProblemBound.Value(o))
 	margin := 0.02
+	if exactFromQuick(o) {
+		// energy and traffic: a candidate's bound is its exact value, judged
+		// at once (below), so one pass pruned by the incumbent is best
+		margin = math.Inf(1)
+	}
 	prevT := math.Inf(-1)
 	for {
 		target := math.Inf(1)
@@ -446,7 +451,7 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 			target = base * (1 + margin)
 		}
 		var cands []candidate
-		enumErr := walkPoints(ectx, sp, o, pts, math.Min(target, in.value), func(s constraints.Shape) {
+		enumErr := walkPoints(ectx, sp, o, pts, func() float64 { return math.Min(target, in.value) }, func(s constraints.Shape) {
 			thr := math.Min(target, in.value)
 			if s.Split.K > 1 {
 				cands = kSplitCandidates(p, cfg, o, s, thr, prevT, target, in, res, cands)
@@ -489,7 +494,14 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 						continue // judged in an earlier phase
 					}
 					if v < thr || (exactFromQuick(o) && v == in.value && v <= target && lat < in.tie) {
-						cands = append(cands, candidate{lb: v, lat: lat, shape: s, se: ref, o3: int8(o3), o2: int8(o2)})
+						c := candidate{lb: v, lat: lat, shape: s, se: ref, o3: int8(o3), o2: int8(o2)}
+						if exactFromQuick(o) {
+							// exact in closed form: judged now, so the incumbent
+							// prunes the rest of the enumeration
+							judgeSequential(ctx, p, cfg, o, []candidate{c}, in, res, func(float64) {})
+							continue
+						}
+						cands = append(cands, c)
 					}
 				}
 			}
@@ -777,8 +789,9 @@ type enumPoint struct {
 }
 
 // walkPoints is pass 2 of the enumeration: the shapes of the points pts
-// (ascending bounds) whose bounds are below thr.
-func walkPoints(ctx context.Context, sp *constraints.Space, o constraints.Objective, pts []enumPoint, thr float64, fn func(constraints.Shape)) error {
+// (ascending bounds) whose bounds are below threshold (read once per point:
+// the incumbent falls as fn judges shapes).
+func walkPoints(ctx context.Context, sp *constraints.Space, o constraints.Objective, pts []enumPoint, threshold func() float64, fn func(constraints.Shape)) error {
 	p, cfg := sp.Problem, sp.Config
 	e, ea := p.ElemBytes(), p.AccBytes()
 	lim := min(cfg.L2BankBytes, cfg.L1BufferBytes)
@@ -796,6 +809,7 @@ func walkPoints(ctx context.Context, sp *constraints.Space, o constraints.Object
 		return float64(cyc)
 	}
 	for _, pt := range pts {
+		thr := threshold() // the incumbent may have fallen
 		if pt.b >= thr {
 			break // the bounds ascend
 		}

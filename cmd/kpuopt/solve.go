@@ -313,9 +313,10 @@ func runSolve(ctx context.Context, o *solveOptions, path string) error {
 	if len(rep.Ops) == 0 {
 		return badInput(fmt.Errorf("solve %s: the graph has no GEMM-like operator (MATMUL, LINEAR, CONV2D)", path))
 	}
-	if obj == constraints.EDP {
+	if obj == constraints.EDP && len(rep.Ops) > 1 {
 		// the graph's EDP is not the sum of the operators' EDPs: compare with
-		// (sum of latency bounds) x (sum of energy bounds)
+		// (sum of latency bounds) x (sum of energy bounds). (One operator
+		// keeps its own proven bound.)
 		value = float64(rep.Predicted.LatencyCycles) * rep.Predicted.EnergyPJ
 		pbound = float64(rep.LowerBound.LatencyCycles) * energyLB
 		bound = pbound

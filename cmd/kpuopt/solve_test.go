@@ -145,3 +145,31 @@ func TestSolveErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSolveProvenGapIsZero: a proven optimum of one GEMM reports a gap of 0
+// under every objective, EDP included (one operator keeps its own proven
+// bound rather than the product of the latency and energy bounds).
+func TestSolveProvenGapIsZero(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mm.json")
+	g := `{"name": "mm", "tensors": {"A": {"shape": [64, 40], "dtype": "float32"}, "B": {"shape": [40, 48], "dtype": "float32"},
+	  "C": {"shape": [64, 48], "dtype": "float32"}}, "operators": [{"name": "mm", "type": "MATMUL", "inputs": ["A", "B"], "outputs": ["C"]}]}`
+	if err := os.WriteFile(path, []byte(g), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, obj := range []string{"latency", "energy", "edp", "traffic"} {
+		out, errs, code := runConfigs(t, "solve", path, "--config", "minimal", "--objective", obj, "--format", "json")
+		if code != exitOK {
+			t.Fatalf("%s: exit %d: %s", obj, code, errs)
+		}
+		var m struct {
+			Status string  `json:"status"`
+			Gap    float64 `json:"gap"`
+		}
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Status != "optimal" || m.Gap != 0 {
+			t.Errorf("%s: status %s gap %v, want optimal with gap 0", obj, m.Status, m.Gap)
+		}
+	}
+}
