@@ -36,6 +36,7 @@ type chainTab struct {
 	moves  [6][2]int64 // by L2 order: tile 0's moves of group 0, A and B
 	loaded [6]bool
 	moved  [6]bool
+	detour map[detourKey][2]int64 // l3Detour of A and B
 }
 
 // groupLoads is the DMA time of every load of group 0 of operand x (A or B)
@@ -180,7 +181,7 @@ func (g *geom) chains(l3 [3][]span, est *Estimate) int64 {
 			lb = max(lb, t+g.chainTail(i))
 		}
 	}
-	return lb
+	return max(lb, g.l3Detour(est, l3, OpA), g.l3Detour(est, l3, OpB))
 }
 
 // chainOf returns the chain command c belongs to under g's mapping (the
@@ -258,9 +259,38 @@ func (se *ShapeEval) BufferBound(o3, o2 int, b3, b2 model.Buffers) int64 {
 	if se.persist[o3] {
 		k = 1
 	}
-	l2 := g.l2Chains(se.tileOf(o2, k))
-	return max(lb, chainBound(b3, b2, c3, l2))
+	tile := se.tileOf(o2, k)
+	l2 := g.l2Chains(tile)
+	lb = max(lb, chainBound(b3, b2, c3, l2))
+	if b3.A == 1 || b3.B == 1 {
+		key := detourKey{int8(o3), int8(o2), int8(b2.A), int8(b2.B)}
+		d, ok := ct.detour[key]
+		if !ok {
+			g.ord3, _ = parseOrder(model.Orders[o3])
+			g.ord2, _ = parseOrder(model.Orders[o2])
+			g.b3, g.b2 = [3]int64{1, 1, 1}, [3]int64{int64(b2.A), int64(b2.B), int64(b2.C)}
+			est := *tile
+			est.FinalMove, est.Tail = se.finalMove, se.tail
+			d = [2]int64{g.l3Detour(&est, se.l3, OpA), g.l3Detour(&est, se.l3, OpB)}
+			g.b3, g.b2 = [3]int64{1, 1, 1}, [3]int64{1, 1, 1}
+			if ct.detour == nil {
+				ct.detour = map[detourKey][2]int64{}
+			}
+			ct.detour[key] = d
+		}
+		if b3.A == 1 {
+			lb = max(lb, d[0])
+		}
+		if b3.B == 1 {
+			lb = max(lb, d[1])
+		}
+	}
+	return lb
 }
+
+// detourKey indexes the cached L3 detours of a shape: the orders and the
+// L2 buffers of A and B.
+type detourKey struct{ o3, o2, a2, b2 int8 }
 
 // chainCut is the replay cutoff's view of the chains of single buffers: the
 // durations each chain has left and what follows its last command. A
@@ -308,4 +338,90 @@ func (cc *chainCut) reaches(c *Cmd, fin, limit int64) bool {
 // DMA part of LowerCycles.
 func (se *ShapeEval) DMACycles(o3 int) int64 {
 	return ceilDiv(se.dmaOf(o3).DMABusy, int64(se.g.cfg.DMAEngines))
+}
+
+// l3Detour bounds the latency by tile 0's fabric chain with a detour at
+// every L3 boundary where operand x (A or B), single buffered in L3,
+// changes its block (docs/search.md, "L3 detours"). It claims something
+// only when tile 0's part holds one L2 block across x's own dim (then every
+// x2 block of tile 0 is in L3 group 0).
+//
+// At such a boundary the load of group 0 for the next visit waits for tile
+// 0's last move of x in the step (the last change of x in the L2 loop, step
+// sR of S), the first move of the next step waits for that load, its feed
+// for the move and the next step's first matmul for the feed. The last move
+// waits for the last feed of the previous occupant of its L2 slot (step sP:
+// sR-1 single buffered; sR-inner-1 double buffered, the block two visits
+// back, inner being the steps of one x2 visit), and that feed for the
+// matmul two steps before it (the L1 slot). So the path runs along tile 0's
+// matmuls up to step sP-2, then feed, move, load, move, feed, and on along
+// the matmuls of the next step: it leaves out the matmuls of steps sP-1 to
+// S-1. Where the detour is longer than those matmuls (at most their count
+// times the largest matmul of a step), the difference is claimed, at each
+// such boundary (the detours do not overlap when sP >= 2).
+func (g *geom) l3Detour(est *Estimate, l3 [3][]span, x Operand) int64 {
+	if g.sk > 1 || g.b3[x] != 1 {
+		return 0
+	}
+	own, part, t2 := 0, g.mp, g.tile2[0]
+	if x == OpB {
+		own, part, t2 = 1, g.np, g.tile2[1]
+	}
+	if part > t2 {
+		return 0 // several L2 blocks along own: the last move may not be of group 0
+	}
+	cfg := g.cfg
+	dims := [3]int64{g.p.M, g.p.N, g.p.K}
+	// tile 0's L2 trips in a full L3 step (the most steps, so the most
+	// matmuls left out)
+	ext := [3]int64{min(g.mp, dims[0]), min(g.np, dims[1]), min(g.tile3[2], dims[2])}
+	var c [3]int64
+	for d := 0; d < 3; d++ {
+		c[d] = ceilDiv(ext[d], g.tile2[d])
+	}
+	if c[2] < 2 {
+		return 0 // x changes only at the first L2 step
+	}
+	S := c[0] * c[1] * c[2]
+	inner := int64(1)
+	pos := 0
+	for l := 0; l < 3; l++ {
+		if g.ord2[l] == 2 {
+			pos = l
+		}
+	}
+	for l := pos + 1; l < 3; l++ {
+		inner *= c[g.ord2[l]]
+	}
+	sR := S - inner // the last change of k, hence of x
+	sP := sR - 1
+	if g.b2[x] == 2 {
+		sP = sR - inner - 1
+	}
+	if sP < 2 {
+		return 0
+	}
+	fabMax := cfg.FabricCycles(min(g.tile2[0], ext[0]), min(g.tile2[1], ext[1]), min(g.tile2[2], ext[2]))
+	skipped := (S - sP + 1) * fabMax
+	// the detour with the smallest blocks any boundary can have
+	rows := t2
+	for _, so := range l3[own] {
+		rows = min(rows, part, so.size)
+	}
+	kmin, k3min := g.tile2[2], g.tile3[2]
+	for _, sk := range l3[2] {
+		k3min = min(k3min, sk.size)
+		for _, kp := range cut(sk.size, g.tile2[2]) {
+			kmin = min(kmin, kp.size)
+		}
+	}
+	blk := rows * kmin * g.e
+	first := rows * min(g.tile2[2], k3min) * g.e
+	detour := xfer(cfg, kpu.Streamer, blk, g.e) + xfer(cfg, kpu.BlockMover, blk, g.e) +
+		xfer(cfg, kpu.DMA, rows*k3min*g.e, g.e) + xfer(cfg, kpu.BlockMover, first, g.e) + xfer(cfg, kpu.Streamer, first, g.e)
+	if detour <= skipped {
+		return 0
+	}
+	boundaries := g.p.Batch*reuseLoads(g.ord3, g.t3, own, 2) - 1
+	return g.prologue() + est.FabricBusy + boundaries*(detour-skipped) + g.fabricTail(est)
 }

@@ -130,3 +130,40 @@ func eachLegalRandom(t *testing.T, seed uint64, fn func(cfg *kpu.Config, p Probl
 		}
 	}
 }
+
+// TestL3Detour: the fabric chain with detours at the L3 boundaries of a
+// single-buffered operand never exceeds the replay, and it is the latency
+// bound of some mappings.
+func TestL3Detour(t *testing.T) {
+	ctx := context.Background()
+	claimed, binding := 0, 0
+	for _, seed := range []uint64{17, 19, 23} {
+		eachLegalRandom(t, seed, func(cfg *kpu.Config, p Problem, m model.Mapping) {
+			g, err := newGeom(p, m, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l3 := g.l3Spans()
+			est := g.estimate()
+			d := max(g.l3Detour(&est, l3, OpA), g.l3Detour(&est, l3, OpB))
+			if d == 0 {
+				return
+			}
+			claimed++
+			tr, err := Replay(ctx, p, m, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d > tr.Cycles {
+				t.Errorf("%s %v %+v: L3 detour bound %d > replay %d", cfg.Name, p, m, d, tr.Cycles)
+			}
+			if d == est.LowerCycles {
+				binding++
+			}
+		})
+	}
+	t.Logf("%d mappings claim a detour, %d set the bound", claimed, binding)
+	if claimed < 10 {
+		t.Errorf("only %d random mappings claim an L3 detour: the test checks too little", claimed)
+	}
+}

@@ -272,8 +272,13 @@ func (g *geom) busyBound(est *Estimate) int64 {
 // fabric cannot start before the first A and B arrive (one DMA load, one
 // move and one feed each).
 func (g *geom) lowerCycles(est *Estimate) {
-	cfg := g.cfg
-	e := g.e
+	est.LowerCycles = max(g.busyBound(est), g.prologue()+est.FabricBusy+est.Stall+g.fabricTail(est), est.Head+g.onC(est)+est.Tail)
+}
+
+// prologue is the least time before tile 0's first matmul: the first A and
+// B group loads, moves and feeds.
+func (g *geom) prologue() int64 {
+	cfg, e := g.cfg, g.e
 	first := func(x Operand) int64 {
 		rows, cols := min(g.tile2[0], g.p.M), min(g.tile3[2], g.p.K)
 		k2 := min(g.tile2[2], g.p.K)
@@ -284,11 +289,19 @@ func (g *geom) lowerCycles(est *Estimate) {
 		}
 		return xfer(cfg, kpu.DMA, rows*cols*e, e) + xfer(cfg, kpu.BlockMover, b2, e) + xfer(cfg, kpu.Streamer, b2, e)
 	}
-	pro := max(first(OpA), first(OpB))
-	epi := cfg.TransferLatency(kpu.BlockMover) + cfg.TransferLatency(kpu.DMA) + 2
-	// the fabric chain of tile 0, then its final move_out and the stores
-	// queued behind it; and the chain of the BlockMover that runs it
-	tail := max(epi, est.FinalMove+est.Tail)
+	return max(first(OpA), first(OpB))
+}
+
+// fabricTail is the least time after tile 0's last matmul: its final
+// move_out and the stores queued behind it.
+func (g *geom) fabricTail(est *Estimate) int64 {
+	epi := g.cfg.TransferLatency(kpu.BlockMover) + g.cfg.TransferLatency(kpu.DMA) + 2
+	return max(epi, est.FinalMove+est.Tail)
+}
+
+// onC is the busy time of the BlockMover that runs tile 0's C moves.
+func (g *geom) onC(est *Estimate) int64 {
+	cfg := g.cfg
 	bm := engineSet(cfg.BlockMovers, cfg.ComputeTiles, 0)
 	ce := bm[int(OpC)%len(bm)]
 	var onC int64
@@ -297,7 +310,7 @@ func (g *geom) lowerCycles(est *Estimate) {
 			onC += est.BMBusy[x]
 		}
 	}
-	est.LowerCycles = max(g.busyBound(est), pro+est.FabricBusy+est.Stall+tail, est.Head+onC+est.Tail)
+	return onC
 }
 
 // levelBytes adds the exact L3, L2 and L1 traffic of the moves, feeds and
