@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/stillwater-sc/kpuopt/model"
 )
@@ -168,8 +169,10 @@ type Program struct {
 }
 
 // ParseProgram decodes a program from JSON; source names the input in
-// errors. Unknown keys are rejected. An embedded graph is parsed and
-// validated by model.Parse.
+// errors. Unknown keys are rejected, and so is address arithmetic that
+// overflows int64 (an access's size, a stride times its dimension, an
+// address plus the span), named by command and field. An embedded graph is
+// parsed and validated by model.Parse; its errors name the file once.
 func ParseProgram(data []byte, source string) (*Program, error) {
 	var raw struct {
 		Program
@@ -182,14 +185,23 @@ func ParseProgram(data []byte, source string) (*Program, error) {
 	}
 	p := raw.Program
 	if len(raw.Graph) > 0 && string(raw.Graph) != "null" {
-		g, err := model.Parse(raw.Graph, source+": graph")
+		// model.Parse starts its errors with the source it is given, so
+		// the file is named once ("x.json: program graph: ...").
+		src := source + ": program graph"
+		g, err := model.Parse(raw.Graph, src)
 		if err != nil {
-			return nil, fmt.Errorf("%s: program graph: %w", source, err)
+			if !strings.HasPrefix(err.Error(), src) {
+				err = fmt.Errorf("%s: %w", src, err)
+			}
+			return nil, err
 		}
 		p.Graph = g
 	}
 	if p.Commands == nil {
 		return nil, fmt.Errorf("%s: program: missing \"commands\"", source)
+	}
+	if err := checkArithmetic(&p); err != nil {
+		return nil, fmt.Errorf("%s: program: %w", source, err)
 	}
 	return &p, nil
 }

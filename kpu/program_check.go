@@ -291,7 +291,7 @@ func footprintOf(c *checker, cp *compiled, id int, what string, a *Access, def m
 		if i >= off && len(a.Strides) != 0 {
 			s := a.Strides[i-off]
 			if s <= 0 || s > 1<<40 {
-				c.add(id, VOp, "%s: stride %d must be positive", what, s)
+				c.add(id, VOp, "%s: stride %d is outside [1, 2^40]", what, s)
 				return f, false
 			}
 			f.strides[i] = s
@@ -313,12 +313,12 @@ func footprintOf(c *checker, cp *compiled, id int, what string, a *Access, def m
 	extent := f.esize
 	for i := 0; i < 3; i++ {
 		if f.shape[i] > 1 && f.strides[i] > (int64(1)<<61)/(f.shape[i]-1) {
-			extent = 1 << 62
-			break
+			c.add(id, VCapacity, "%s: shape %v with strides %v spans more than 2^61 bytes, beyond %s %d capacity of %d bytes", what, a.Shape, a.Strides, unitName(a.Level), a.Unit, capacity)
+			return f, false
 		}
 		extent += (f.shape[i] - 1) * f.strides[i]
 	}
-	f.hi = a.Addr + min(extent, 1<<62)
+	f.hi = a.Addr + extent
 	if f.hi > capacity || f.bytes > capacity {
 		c.add(id, VCapacity, "%s: %s exceeds %s %d capacity of %d bytes", what, f.describe(), unitName(a.Level), a.Unit, capacity)
 		return f, false

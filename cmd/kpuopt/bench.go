@@ -229,7 +229,7 @@ func writeBenchTable(buf *bytes.Buffer, rep *search.SuiteReport) error {
 	fmt.Fprintln(w, "config\tgemm m x n x k\tstatus\tsolve s\tgap\toptimal\tkpusim\tgreedy\tlower bound\tkpusim/opt\tgreedy/opt\topt/bound\t")
 	for _, r := range rep.Rows {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%.3f\t%.2f%%\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			r.Config, r.Shape, r.Status, r.Seconds, 100*r.Gap, benchNumber(r.Optimal), benchValue(r.KPUSim), benchValue(r.Greedy),
+			cell(r.Config), r.Shape, r.Status, r.Seconds, 100*r.Gap, benchNumber(r.Optimal), benchValue(r.KPUSim), benchValue(r.Greedy),
 			benchNumber(r.LowerBound), benchRatio(r.KPUSim.Ratio), benchRatio(r.Greedy.Ratio), benchRatio(r.BoundRatio))
 	}
 	sm := rep.Summary

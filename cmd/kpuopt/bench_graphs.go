@@ -224,7 +224,7 @@ func encodeGraphBench(format string, rep *graphBenchReport) ([]byte, error) {
 		w := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(w, "config\tgraph\tops\tstatus\tsolve s\tgap\tjoint\tlayerwise\tlower bound\tlayerwise/joint\tjoint/bound\tresident\t")
 		for _, r := range rep.Rows {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%.3f\t%.2f%%\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.Config, r.Graph, r.Operators, r.Status, r.Seconds, 100*r.Gap,
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%.3f\t%.2f%%\t%s\t%s\t%s\t%s\t%s\t%d\t\n", cell(r.Config), cell(r.Graph), r.Operators, r.Status, r.Seconds, 100*r.Gap,
 				benchNumber(r.Joint), benchNumber(r.Layerwise), benchNumber(r.LowerBound), benchRatio(r.LayerwiseRatio), benchRatio(r.BoundRatio), r.Resident)
 		}
 		sm := rep.Summary

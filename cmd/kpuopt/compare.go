@@ -262,7 +262,7 @@ func simOrZero(f *verify.Figures) verify.Figures {
 
 func printCompareTable(s *streams, out *compareResult) error {
 	w := tabwriter.NewWriter(s.Out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(s.Out, "graph %s on %s, objective %s\n\n", out.Graph, out.Config, out.Objective)
+	fmt.Fprintf(s.Out, "graph %s on %s, objective %s\n\n", cell(out.Graph), cell(out.Config), out.Objective)
 	fmt.Fprintf(w, "engine\tstatus\tpred cycles\tsim cycles\tpred energy pJ\tsim energy pJ\tpred DRAM B\tsim DRAM B\tslowdown\tverified\t\n")
 	for _, r := range out.Schedules {
 		sim := simOrZero(r.Simulated)

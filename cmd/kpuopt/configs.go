@@ -164,9 +164,9 @@ func runConfigsShow(o *configsShowOptions) error {
 		return writeIndentedJSON(o.streams, cfg)
 	}
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "machine: %s\n", cfg.Name)
+	fmt.Fprintf(&buf, "machine: %s\n", cell(cfg.Name))
 	if cfg.Description != "" {
-		fmt.Fprintf(&buf, "description: %s\n", cfg.Description)
+		fmt.Fprintf(&buf, "description: %s\n", cell(cfg.Description))
 	}
 	fmt.Fprintf(&buf, "summary: %s\n\n", cfg.Summary())
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
@@ -175,7 +175,7 @@ func runConfigsShow(o *configsShowOptions) error {
 		if p.Key == "name" || p.Key == "description" {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Key, p.Value, p.Unit, p.Note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Key, cell(p.Value), p.Unit, p.Note)
 	}
 	if err := tw.Flush(); err != nil {
 		return failed(fmt.Errorf("configs show: format table: %w", err))

@@ -174,11 +174,11 @@ func runGraphInfo(o *graphInfoOptions) error {
 		_, err = fmt.Fprintf(out, "%s\n", data)
 		return err
 	}
-	fmt.Fprintf(out, "graph %s (%s): %d operators, %d tensors\n", info.Name, o.file, len(info.Operators), len(info.Tensors))
+	fmt.Fprintf(out, "graph %s (%s): %d operators, %d tensors\n", cell(info.Name), cell(o.file), len(info.Operators), len(info.Tensors))
 	if info.Description != "" {
-		fmt.Fprintf(out, "  %s\n", info.Description)
+		fmt.Fprintf(out, "  %s\n", cell(info.Description))
 	}
-	fmt.Fprintf(out, "inputs:  %s\noutputs: %s\n\n", strings.Join(info.Inputs, ", "), strings.Join(info.Outputs, ", "))
+	fmt.Fprintf(out, "inputs:  %s\noutputs: %s\n\n", cellList(info.Inputs, ", "), cellList(info.Outputs, ", "))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "OPERATOR\tTYPE\tOUTPUT\tSHAPE\tGEMM (BxMxNxK)\tMACS\tVECTOR OPS\tBYTES")
 	for _, op := range info.Operators {
@@ -189,7 +189,7 @@ func runGraphInfo(o *graphInfoOptions) error {
 				gemm += fmt.Sprintf(" (t%s%s)", map[bool]string{true: "A"}[op.GEMM.TransA], map[bool]string{true: "B"}[op.GEMM.TransB])
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s\t%d\t%d\t%d\n", op.Name, op.Type, op.Outputs[0], shapeString(op.Shape), op.DType,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s\t%d\t%d\t%d\n", cell(op.Name), op.Type, cell(op.Outputs[0]), shapeString(op.Shape), op.DType,
 			gemm, op.MACs, op.VectorOps, op.Bytes)
 	}
 	fmt.Fprintf(tw, "total\t\t\t\t\t%d\t%d\t%d\n", info.MACs, info.VectorOps, info.Bytes)
@@ -222,6 +222,6 @@ func runGraphCheck(o *graphCheckOptions) error {
 	}
 	w := g.TotalWork()
 	_, err = fmt.Fprintf(o.streams.Out, "%s: ok: graph %q, %d operators, %d tensors, %d MACs\n",
-		o.file, g.Name, len(g.Operators), len(g.Tensors), w.MACs)
+		cell(o.file), g.Name, len(g.Operators), len(g.Tensors), w.MACs)
 	return err
 }

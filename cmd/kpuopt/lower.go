@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -22,6 +23,7 @@ type lowerOptions struct {
 	config          string
 	objective       string
 	search          string
+	timeLimit       time.Duration
 	opTimeLimit     time.Duration
 	output          string
 	verify          bool
@@ -29,6 +31,7 @@ type lowerOptions struct {
 	seed            uint64
 	relTol          float64
 	format          string
+	opTimeSet       bool // --op-time-limit was given
 }
 
 func newLowerCmd(s *streams) *cobra.Command {
@@ -40,8 +43,10 @@ func newLowerCmd(s *streams) *cobra.Command {
 			"operator on the vector engines, keeps every tensor in DRAM, and lowers the whole graph to\n" +
 			"ONE program (docs/graph-schedules.md). It prints each operator's predicted cost and the\n" +
 			"simulated total (which equals the predicted sum), writes the program with -o, and with\n" +
-			"--verify also runs it on random inputs against the reference evaluation. Exit status 1\n" +
-			"when the graph does not fit the machine or verification fails.",
+			"--verify also runs it on random inputs against the reference evaluation. --time-limit\n" +
+			"bounds the whole command (searches, lowering, simulation and verification); by default\n" +
+			"the per-operator searches share half of it. Exit status 1 when the graph does not fit\n" +
+			"the machine, verification fails or the time limit expires (then no file is written).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFormat(cmd, o.format, "table", "json"); err != nil {
@@ -53,9 +58,13 @@ func newLowerCmd(s *streams) *cobra.Command {
 			if _, err := search.Lookup(o.search); err != nil {
 				return badInput(fmt.Errorf("%s: --search: %w", cmd.CommandPath(), err))
 			}
+			if o.timeLimit <= 0 {
+				return badInput(fmt.Errorf("%s: --time-limit %v: want a positive duration", cmd.CommandPath(), o.timeLimit))
+			}
 			if o.opTimeLimit < 0 || o.functionalLimit == 0 || o.relTol < 0 {
 				return badInput(fmt.Errorf("%s: --op-time-limit and --rel-tol must not be negative, --functional-limit not 0", cmd.CommandPath()))
 			}
+			o.opTimeSet = cmd.Flags().Changed("op-time-limit")
 			return runLower(cmd.Context(), o, args[0])
 		},
 	}
@@ -63,7 +72,8 @@ func newLowerCmd(s *streams) *cobra.Command {
 	f.StringVar(&o.config, "config", "edge_ai", "machine: preset name or config file")
 	f.StringVar(&o.objective, "objective", "latency", "per-operator objective: latency, energy, edp or traffic")
 	f.StringVar(&o.search, "search", "optimal", "per-operator search engine: optimal, exhaustive, kpusim, greedy")
-	f.DurationVar(&o.opTimeLimit, "op-time-limit", 2*time.Second, "time limit of each per-operator search (0: none)")
+	f.DurationVar(&o.timeLimit, "time-limit", 30*time.Second, "time limit of the whole command; when it expires lower exits 1 and writes nothing")
+	f.DurationVar(&o.opTimeLimit, "op-time-limit", 2*time.Second, "time limit of each per-operator search (0: only --time-limit); unset: the searches share half of --time-limit, at most 2s each")
 	f.StringVarP(&o.output, "output", "o", "", "write the program JSON to this file")
 	f.BoolVar(&o.verify, "verify", false, "run the program on random inputs and compare every output with the reference")
 	f.Int64Var(&o.functionalLimit, "functional-limit", verify.DefaultFunctionalLimitMACs, "with --verify: largest graph (MACs) checked numerically (negative: never)")
@@ -83,6 +93,8 @@ type lowerReport struct {
 
 func runLower(ctx context.Context, o *lowerOptions, path string) error {
 	s := o.streams
+	ctx, cancel := context.WithTimeout(ctx, o.timeLimit)
+	defer cancel()
 	g, err := loadGraph(path)
 	if err != nil {
 		return err
@@ -94,27 +106,30 @@ func runLower(ctx context.Context, o *lowerOptions, path string) error {
 	if err := checkDRAMFit("lower", path, g, cfg, true); err != nil {
 		return err
 	}
-	gs, err := search.Layerwise(ctx, g, cfg, search.LayerwiseOptions{Engine: o.search, Objective: constraints.Objective(o.objective), OpTimeLimit: o.opTimeLimit})
+	gs, err := search.Layerwise(ctx, g, cfg, search.LayerwiseOptions{Engine: o.search, Objective: constraints.Objective(o.objective), OpTimeLimit: o.opLimit(g)})
+	if ctx.Err() != nil {
+		// a search cut short by ctx still returns a schedule, but nothing
+		// is left of the time limit to lower and simulate it
+		return o.stopped(ctx, path, "searching the operators' mappings")
+	}
 	if err != nil {
 		return failed(err)
 	}
 	prog, err := lowering.LowerGraphSchedule(ctx, g, gs, cfg)
+	if ctx.Err() != nil {
+		return o.stopped(ctx, path, "lowering the schedule")
+	}
 	if err != nil {
 		return failed(err)
-	}
-	if o.output != "" {
-		data, err := kpu.MarshalProgram(prog)
-		if err != nil {
-			return failed(err)
-		}
-		if err := writeFileAtomic(o.output, data); err != nil {
-			return failed(err)
-		}
 	}
 	rep := &lowerReport{Schedule: gs, Commands: len(prog.Commands)}
 	if o.verify {
 		pred := &verify.Figures{LatencyCycles: gs.Predicted.LatencyCycles, DRAMBytes: gs.Predicted.DRAMBytes, EnergyPJ: gs.Predicted.EnergyPJ}
-		if rep.Verify, err = verify.Program(ctx, prog, cfg, verify.Options{Seed: o.seed, FunctionalLimitMACs: o.functionalLimit, Predicted: pred, RelTol: o.relTol}); err != nil {
+		rep.Verify, err = verify.Program(ctx, prog, cfg, verify.Options{Seed: o.seed, FunctionalLimitMACs: o.functionalLimit, Predicted: pred, RelTol: o.relTol})
+		if ctx.Err() != nil {
+			return o.stopped(ctx, path, "verifying the program")
+		}
+		if err != nil {
 			return failed(err)
 		}
 		if rep.Verify.Simulated != nil {
@@ -122,10 +137,27 @@ func runLower(ctx context.Context, o *lowerOptions, path string) error {
 		}
 	} else {
 		res, err := kpu.Simulate(ctx, prog, cfg, kpu.SimOptions{})
+		if ctx.Err() != nil {
+			return o.stopped(ctx, path, "simulating the program")
+		}
 		if err != nil {
 			return failed(fmt.Errorf("simulate %q: %w", prog.Name, err))
 		}
 		rep.Simulated = verify.Figures{LatencyCycles: res.LatencyCycles, DRAMBytes: res.DRAMBytes, EnergyPJ: res.EnergyPJ}
+	}
+	// The program is written once it has been simulated (and verified),
+	// so a run stopped by the time limit leaves no file behind.
+	if o.output != "" {
+		data, err := kpu.MarshalProgram(prog)
+		if err != nil {
+			return failed(err)
+		}
+		if ctx.Err() != nil {
+			return o.stopped(ctx, path, "encoding the program")
+		}
+		if err := writeFileAtomic(o.output, data); err != nil {
+			return failed(err)
+		}
 	}
 	if o.format == "json" {
 		if err := writeIndentedJSON(s, rep); err != nil {
@@ -140,12 +172,38 @@ func runLower(ctx context.Context, o *lowerOptions, path string) error {
 	return nil
 }
 
+// opLimit is the time limit of each per-operator search: --op-time-limit
+// when given (0: none but --time-limit), else the GEMM-like operators share
+// half of --time-limit (as solve's layerwise search does), at most the
+// --op-time-limit default each.
+func (o *lowerOptions) opLimit(g *model.Graph) time.Duration {
+	if o.opTimeSet {
+		return o.opTimeLimit
+	}
+	return min(o.opTimeLimit, opTimeLimit(g, o.timeLimit))
+}
+
+// stopped is lower's failure once ctx has ended: the time limit (naming
+// it) or an interrupt, and the stage that was cut short. The output file
+// is written only after every stage, so none has been written then.
+func (o *lowerOptions) stopped(ctx context.Context, path, stage string) error {
+	err := ctx.Err()
+	note := ""
+	if o.output != "" {
+		note = fmt.Sprintf("; %s not written", o.output)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return failed(fmt.Errorf("lower %s: stopped by the time limit of %s (--time-limit) while %s%s: %w", path, o.timeLimit, stage, note, err))
+	}
+	return failed(fmt.Errorf("lower %s: interrupted while %s%s: %w", path, stage, note, err))
+}
+
 func printLowerTable(s *streams, rep *lowerReport) error {
 	gs := rep.Schedule
 	w := tabwriter.NewWriter(s.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "op\ttype\tlatency\tdram_bytes\tenergy_pj")
 	for _, st := range gs.Ops {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%.4g\n", st.Name, st.Type, st.Predicted.LatencyCycles, st.Predicted.DRAMBytes, st.Predicted.EnergyPJ)
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%.4g\n", cell(st.Name), st.Type, st.Predicted.LatencyCycles, st.Predicted.DRAMBytes, st.Predicted.EnergyPJ)
 	}
 	fmt.Fprintf(w, "predicted\t%s\t%d\t%d\t%.4g\n", gs.Status, gs.Predicted.LatencyCycles, gs.Predicted.DRAMBytes, gs.Predicted.EnergyPJ)
 	fmt.Fprintf(w, "lower bound\t\t%d\t%d\t%.4g\n", gs.Bound.LatencyCycles, gs.Bound.DRAMBytes, gs.Bound.EnergyPJ)

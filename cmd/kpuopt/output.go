@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // writeFileAtomic writes data to path through a temporary file in the same
@@ -66,4 +69,32 @@ func checkOutputPath(flag, path string) error {
 	tmp.Close()
 	os.Remove(name)
 	return nil
+}
+
+// cell is a name (tensor, operator, graph, machine, label) as a table or a
+// one-line header shows it: unchanged when every rune is printable, else
+// quoted and escaped like strconv.Quote, so that a name holding a newline,
+// tab or other control character cannot break a row or shift its columns.
+// A name that itself starts with a double quote is quoted too, so a quoted
+// cell always reads back as one Go string literal. JSON output keeps the raw
+// name.
+func cell(name string) string {
+	if strings.HasPrefix(name, `"`) {
+		return strconv.Quote(name)
+	}
+	for _, r := range name {
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			return strconv.Quote(name)
+		}
+	}
+	return name
+}
+
+// cellList is names as cells joined by sep.
+func cellList(names []string, sep string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = cell(n)
+	}
+	return strings.Join(out, sep)
 }

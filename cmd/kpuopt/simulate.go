@@ -188,8 +188,8 @@ func summarize(prog *kpu.Program, res *kpu.SimResult) []tensorSummary {
 func printSimTable(s *streams, rep *simulateReport) error {
 	r := rep.SimResult
 	w := tabwriter.NewWriter(s.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "program\t%s\n", r.Program)
-	fmt.Fprintf(w, "config\t%s (%.2f GHz)\n", r.Config, r.ClockGHz)
+	fmt.Fprintf(w, "program\t%s\n", cell(r.Program))
+	fmt.Fprintf(w, "config\t%s (%.2f GHz)\n", cell(r.Config), r.ClockGHz)
 	fmt.Fprintf(w, "commands\t%d\n", r.Commands)
 	fmt.Fprintf(w, "latency\t%d cycles (%.3f us)\n", r.LatencyCycles, r.LatencyUS)
 	fmt.Fprintf(w, "dram bytes\t%d\n", r.DRAMBytes)
@@ -209,14 +209,14 @@ func printSimTable(s *streams, rep *simulateReport) error {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "output\tdtype\telements\tsum\tmax |x|\n")
 		for _, t := range rep.Outputs {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%.6g\t%.6g\n", t.Name, t.DType, t.Elements, t.Sum, t.MaxAbs)
+			fmt.Fprintf(w, "%s\t%s\t%d\t%.6g\t%.6g\n", cell(t.Name), t.DType, t.Elements, t.Sum, t.MaxAbs)
 		}
 	}
 	if len(rep.Trace) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "id\tengine\top\tlabel\tstart\tend\n")
 		for _, t := range rep.Trace {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%d\n", t.ID, t.Engine, t.Op, t.Label, t.Start, t.End)
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%d\n", t.ID, t.Engine, cell(string(t.Op)), cell(t.Label), t.Start, t.End)
 		}
 	}
 	return w.Flush()

@@ -394,13 +394,13 @@ func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
 func round3(x float64) float64 { return math.Round(x*1e3) / 1e3 }
 
 func printSolveTable(buf *bytes.Buffer, rep *solveReport) error {
-	fmt.Fprintf(buf, "solve %s on %s: objective %s, search %s: %s in %.3f s\n", rep.Graph, rep.Config, rep.Objective, rep.Search, rep.Status, rep.SolveSeconds)
+	fmt.Fprintf(buf, "solve %s on %s: objective %s, search %s: %s in %.3f s\n", cell(rep.Graph), cell(rep.Config), rep.Objective, rep.Search, rep.Status, rep.SolveSeconds)
 	w := tabwriter.NewWriter(buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "op\ttype\tbatch x m x n x k\tstatus\tlatency\tbound\tenergy_pj\tdram_bytes\tgap\tl3 tile\tl2 tile\torders\tsplit\tbuffers l3/l2")
 	for _, op := range rep.Ops {
 		m := op.Mapping
 		fmt.Fprintf(w, "%s\t%s\t%dx%dx%dx%d %s\t%s\t%d\t%d\t%.4g\t%d\t%.2f%%\t%dx%dx%d\t%dx%dx%d\t%s/%s\t%dx%d\t%d%d%d/%d%d%d\n",
-			op.Name, op.Type, op.Shape.Batch, op.Shape.M, op.Shape.N, op.Shape.K, op.Shape.DType, op.Status,
+			cell(op.Name), op.Type, op.Shape.Batch, op.Shape.M, op.Shape.N, op.Shape.K, op.Shape.DType, op.Status,
 			op.Predicted.LatencyCycles, op.LowerBound.LatencyCycles, op.Predicted.EnergyPJ, op.Predicted.DRAMBytes, 100*op.Gap,
 			m.L3.M, m.L3.N, m.L3.K, m.L2.M, m.L2.N, m.L2.K, m.L3Order, m.L2Order, m.Split.M, m.Split.N,
 			m.L3Buffers.A, m.L3Buffers.B, m.L3Buffers.C, m.L2Buffers.A, m.L2Buffers.B, m.L2Buffers.C)
@@ -410,7 +410,7 @@ func printSolveTable(buf *bytes.Buffer, rep *solveReport) error {
 		return err
 	}
 	for _, o := range rep.OtherOps {
-		fmt.Fprintf(buf, "not scheduled: %s (%s): %s\n", o.Name, o.Type, o.Note)
+		fmt.Fprintf(buf, "not scheduled: %s (%s): %s\n", cell(o.Name), o.Type, cell(o.Note))
 	}
 	return printSolveVerification(buf, rep.solveVerification)
 }

@@ -237,10 +237,10 @@ func residencySummary(op model.ScheduledOp) string {
 		}
 	}
 	for _, n := range op.ResidentIn {
-		parts = append(parts, "in:"+n)
+		parts = append(parts, "in:"+cell(n))
 	}
 	for _, n := range op.ResidentOut {
-		parts = append(parts, "out:"+n)
+		parts = append(parts, "out:"+cell(n))
 	}
 	if len(parts) == 0 {
 		return "-"
@@ -251,7 +251,7 @@ func residencySummary(op model.ScheduledOp) string {
 // printGraphSchedule prints s as a table; spans, when given, adds each
 // entry's simulated span.
 func printGraphSchedule(w io.Writer, s *model.GraphSchedule, spans []int64) error {
-	fmt.Fprintf(w, "graph %s on %s: mode %s, objective %s, status %s (%s), %.2f s\n", s.Graph, s.Config, s.Mode, s.Objective, s.Status, s.Engine, s.Seconds)
+	fmt.Fprintf(w, "graph %s on %s: mode %s, objective %s, status %s (%s), %.2f s\n", cell(s.Graph), cell(s.Config), s.Mode, s.Objective, s.Status, s.Engine, s.Seconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	simHead := ""
 	if len(spans) == len(s.Ops) {
@@ -261,13 +261,13 @@ func printGraphSchedule(w io.Writer, s *model.GraphSchedule, spans []int64) erro
 	for i, op := range s.Ops {
 		fused := "-"
 		if len(op.FusedOps) > 0 {
-			fused = strings.Join(op.FusedOps, ",")
+			fused = cellList(op.FusedOps, ",")
 		}
 		simCol := ""
 		if simHead != "" {
 			simCol = fmt.Sprintf("\t%d", spans[i])
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.4g%s\n", i, op.Name, op.Type, mappingSummary(op.Mapping), residencySummary(op), fused,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.4g%s\n", i, cell(op.Name), op.Type, mappingSummary(op.Mapping), residencySummary(op), fused,
 			op.WorkingSetBytes, op.L3LiveBytes, op.Predicted.LatencyCycles, op.Predicted.DRAMBytes, op.Predicted.EnergyPJ, simCol)
 	}
 	fmt.Fprintf(tw, "total\t\t\t\t\t\t\t%d\t%d\t%d\t%.4g\n", s.L3Peak, s.Predicted.LatencyCycles, s.Predicted.DRAMBytes, s.Predicted.EnergyPJ)
@@ -276,7 +276,7 @@ func printGraphSchedule(w io.Writer, s *model.GraphSchedule, spans []int64) erro
 		return err
 	}
 	if s.L3Plan != "" {
-		fmt.Fprintf(w, "L3 layout: %s\n", s.L3Plan)
+		fmt.Fprintf(w, "L3 layout: %s\n", cell(s.L3Plan))
 	}
 	_, err := fmt.Fprintf(w, "resident tensors: %d, gap to the lower bound (%s): %.1f%%\n\n", len(s.Resident), s.Objective, 100*s.Gap)
 	return err

@@ -166,7 +166,7 @@ func printSolveVerification(out io.Writer, sv *solveVerification) error {
 		return nil
 	}
 	if sv.ProgramFile != "" {
-		fmt.Fprintf(out, "program written to %s\n", sv.ProgramFile)
+		fmt.Fprintf(out, "program written to %s\n", cell(sv.ProgramFile))
 	}
 	if sv.Verified != nil {
 		w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
@@ -179,7 +179,7 @@ func printSolveVerification(out io.Writer, sv *solveVerification) error {
 		}
 		fmt.Fprintf(w, "verified\t%v\t%s\t\n", *sv.Verified, numerics)
 		for _, r := range sv.VerifyReasons {
-			fmt.Fprintf(w, "reason\t%s\n", r)
+			fmt.Fprintf(w, "reason\t%s\n", cell(r))
 		}
 		if err := w.Flush(); err != nil {
 			return err
@@ -190,7 +190,7 @@ func printSolveVerification(out io.Writer, sv *solveVerification) error {
 		w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(w, "cycle\tend\tengine\top\ttile\tsrc\tdst\tid")
 		for _, r := range sv.Trace {
-			fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\n", r.Start, r.End, r.Engine, r.Op, r.Label, r.Src, r.Dst, r.ID)
+			fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\n", r.Start, r.End, r.Engine, cell(string(r.Op)), cell(r.Label), cell(r.Src), cell(r.Dst), r.ID)
 		}
 		return w.Flush()
 	}

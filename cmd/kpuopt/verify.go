@@ -92,8 +92,8 @@ func verdict(rep *verify.Report) error {
 
 func printVerifyTable(s *streams, rep *verify.Report) error {
 	w := tabwriter.NewWriter(s.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "program\t%s\n", rep.Program)
-	fmt.Fprintf(w, "config\t%s\n", rep.Config)
+	fmt.Fprintf(w, "program\t%s\n", cell(rep.Program))
+	fmt.Fprintf(w, "config\t%s\n", cell(rep.Config))
 	fmt.Fprintf(w, "commands\t%d\n", rep.Commands)
 	fmt.Fprintf(w, "MACs\t%d\n", rep.MACs)
 	checks := "passed"
@@ -104,7 +104,7 @@ func printVerifyTable(s *streams, rep *verify.Report) error {
 	if rep.Functional {
 		fmt.Fprintf(w, "numerics\tchecked (seed %d)\n", rep.Seed)
 	} else {
-		fmt.Fprintf(w, "numerics\tnot checked: %s\n", rep.FunctionalNote)
+		fmt.Fprintf(w, "numerics\tnot checked: %s\n", cell(rep.FunctionalNote))
 	}
 	if sim := rep.Simulated; sim != nil {
 		fmt.Fprintf(w, "simulated latency\t%d cycles\n", sim.LatencyCycles)
@@ -128,7 +128,7 @@ func printVerifyTable(s *streams, rep *verify.Report) error {
 			if !oc.OK {
 				res = "FAIL"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%.3g\t%.3g\t%d\t%s\n", oc.Tensor, oc.DType, oc.Elements, check, oc.MaxAbsErr, oc.MaxRelErr, oc.Mismatches, res)
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%.3g\t%.3g\t%d\t%s\n", cell(oc.Tensor), oc.DType, oc.Elements, check, oc.MaxAbsErr, oc.MaxRelErr, oc.Mismatches, res)
 		}
 	}
 	fmt.Fprintln(w)
@@ -137,7 +137,7 @@ func printVerifyTable(s *streams, rep *verify.Report) error {
 	} else {
 		fmt.Fprintf(w, "verified\tfalse\n")
 		for _, r := range rep.Reasons {
-			fmt.Fprintf(w, "reason\t%s\n", r)
+			fmt.Fprintf(w, "reason\t%s\n", cell(r))
 		}
 	}
 	return w.Flush()
