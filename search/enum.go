@@ -180,6 +180,19 @@ func evaluate(ctx context.Context, p constraints.Problem, m model.Mapping, cfg *
 	return evaluateBelow(ctx, p, m, cfg, o, math.Inf(1))
 }
 
+// evaluateSeed is evaluate for a heuristic's mapping that seeds a search:
+// if ctx ends before the replay does and the search has no mapping yet
+// (none), the replay runs to the end regardless, so a stopped search still
+// returns a mapping (its reported cost always comes from the replay; see
+// conclude).
+func evaluateSeed(ctx context.Context, p constraints.Problem, m model.Mapping, cfg *kpu.Config, o constraints.Objective, none bool) (float64, *constraints.Cost, error) {
+	v, c, err := evaluate(ctx, p, m, cfg, o)
+	if err != nil && ctx.Err() != nil && none {
+		return evaluate(context.WithoutCancel(ctx), p, m, cfg, o)
+	}
+	return v, c, err
+}
+
 // evaluateBelow is evaluate with a cutoff for the latency objective: a
 // mapping proven no better than best comes back as +Inf without finishing
 // its replay.
@@ -216,7 +229,7 @@ func Exhaustive(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opt
 	var fallback *incumbent
 	cut := math.Inf(1)
 	if gm, gerr := greedyMapping(p, cfg, opts.Objective); gerr == nil {
-		if v, c, gerr := evaluate(ctx, p, gm, cfg, opts.Objective); gerr == nil && !math.IsInf(v, 1) {
+		if v, c, gerr := evaluateSeed(ctx, p, gm, cfg, opts.Objective, true); gerr == nil && !math.IsInf(v, 1) {
 			fallback = &incumbent{value: v, mapping: gm, cost: c, engine: "greedy"}
 			if opts.Objective == constraints.Latency {
 				cut = v + 1
@@ -396,15 +409,15 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 			in.noteInfeasible(err)
 			continue
 		}
-		v, c, err := evaluate(ctx, p, m, cfg, o)
+		v, c, err := evaluateSeed(ctx, p, m, cfg, o, math.IsInf(in.value, 1))
 		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
 			return nil, err
 		}
 		res.Evaluated++
 		in.offer(v, m, c, h.name)
+		if ctx.Err() != nil {
+			break
+		}
 	}
 	report := func(bound float64) {
 		if opts.Progress != nil {

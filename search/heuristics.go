@@ -25,7 +25,7 @@ func heuristic(name string, rule func(constraints.Problem, *kpu.Config, constrai
 			}
 			return nil, err
 		}
-		v, c, err := evaluate(ctx, p, m, cfg, opts.Objective)
+		v, c, err := evaluateSeed(ctx, p, m, cfg, opts.Objective, true)
 		if err != nil {
 			return nil, err
 		}

@@ -2,8 +2,10 @@ package search
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stillwater-sc/kpuopt/constraints"
@@ -44,6 +46,31 @@ func TestOptimalDeterministicAcrossWorkers(t *testing.T) {
 		}
 		if diff := cmp.Diff(got[0].Mapping, got[1].Mapping); diff != "" {
 			t.Errorf("%s %dx%dx%d: mapping differs (-1 worker +4):\n%s", c.cfg, c.m, c.n, c.k, diff)
+		}
+	}
+}
+
+// TestStoppedEnginesReturnAMapping: every engine stopped by its deadline
+// before it has judged anything still returns a legal mapping (a heuristic's,
+// replayed to the end), status feasible, never an error.
+func TestStoppedEnginesReturnAMapping(t *testing.T) {
+	cfg := preset(t, "datacenter")
+	p := constraints.Problem{Name: "t", Batch: 1, M: 4096, N: 4096, K: 4096, DType: model.Float32}
+	for _, e := range []string{"optimal", "exhaustive", "sat", "kpusim", "greedy"} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		<-ctx.Done()
+		r, err := Solve(ctx, e, p, cfg, Options{})
+		cancel()
+		if err != nil {
+			t.Errorf("%s: %v", e, err)
+			continue
+		}
+		if r.Status != StatusFeasible || r.Cost == nil || math.IsInf(r.Value, 0) {
+			t.Errorf("%s: status %s value %v, want feasible with a mapping", e, r.Status, r.Value)
+			continue
+		}
+		if err := constraints.Check(p, r.Mapping, cfg); err != nil {
+			t.Errorf("%s: returned mapping is illegal: %v", e, err)
 		}
 	}
 }

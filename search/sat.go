@@ -254,7 +254,7 @@ func seedIncumbent(ctx context.Context, p constraints.Problem, cfg *kpu.Config, 
 			in.noteInfeasible(err)
 			continue
 		}
-		v, c, err := evaluate(ctx, p, m, cfg, o)
+		v, c, err := evaluateSeed(ctx, p, m, cfg, o, math.IsInf(in.value, 1))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
