@@ -411,6 +411,9 @@ func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts O
 		}
 		v, c, err := evaluateSeed(ctx, p, m, cfg, o, math.IsInf(in.value, 1))
 		if err != nil {
+			if ctx.Err() != nil {
+				break // the incumbent so far stands
+			}
 			return nil, err
 		}
 		res.Evaluated++
