@@ -57,11 +57,14 @@ func (o ExportOp) Validate() error {
 			return fail("%s %q: want a permutation of \"mnk\" (outermost first)", ord.field, ord.v)
 		}
 	}
-	if m.Split.M < 1 || m.Split.N < 1 || m.Split.K != 1 {
-		return fail("mapping.split m=%d n=%d k=%d: want m, n >= 1 and k = 1", m.Split.M, m.Split.N, m.Split.K)
+	if m.Split.M < 1 || m.Split.N < 1 || m.Split.K < 1 {
+		return fail("mapping.split m=%d n=%d k=%d: want m, n, k >= 1", m.Split.M, m.Split.N, m.Split.K)
 	}
-	if int64(m.Split.M) > m.L3.M || int64(m.Split.N) > m.L3.N {
-		return fail("mapping.split m=%d n=%d: more parts than the L3 tile %dx%d has rows or columns", m.Split.M, m.Split.N, m.L3.M, m.L3.N)
+	if int64(m.Split.M) > m.L3.M || int64(m.Split.N) > m.L3.N || int64(m.Split.K) > m.L3.K {
+		return fail("mapping.split m=%d n=%d k=%d: more parts than the L3 tile %dx%dx%d has", m.Split.M, m.Split.N, m.Split.K, m.L3.M, m.L3.N, m.L3.K)
+	}
+	if kp := ceilDiv64(m.L3.K, int64(m.Split.K)); m.L2.K > kp {
+		return fail("mapping.l2.k = %d: want 1 to %d (the K part of a compute tile)", m.L2.K, kp)
 	}
 	for _, b := range []struct {
 		field string
@@ -97,5 +100,5 @@ func tripCounts(e, t Tile) Tile {
 // partTile is the extent of one compute tile's part of a full L3 tile.
 func (o ExportOp) partTile() Tile {
 	m := o.Mapping
-	return Tile{M: ceilDiv64(m.L3.M, int64(m.Split.M)), N: ceilDiv64(m.L3.N, int64(m.Split.N)), K: m.L3.K}
+	return Tile{M: ceilDiv64(m.L3.M, int64(m.Split.M)), N: ceilDiv64(m.L3.N, int64(m.Split.N)), K: ceilDiv64(m.L3.K, int64(max(m.Split.K, 1)))}
 }

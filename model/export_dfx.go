@@ -296,7 +296,7 @@ func (p *DFXProgram) Finish(predictedCycles int64) {
 	}
 	o, m := p.op, p.op.Mapping
 	h := DFXHints{EstimatedDRAMBytes: dram, EstimatedComputeCycles: predictedCycles,
-		ParallelismDegree: int64(m.Split.M * m.Split.N), ReuseFactorA: 1, ReuseFactorB: 1}
+		ParallelismDegree: int64(m.Split.M * m.Split.N * max(m.Split.K, 1)), ReuseFactorA: 1, ReuseFactorB: 1}
 	if dram > 0 {
 		h.ArithmeticIntensity = math.Round(2*float64(o.Batch*o.M*o.N*o.K)/float64(dram)*1e4) / 1e4
 	}

@@ -86,9 +86,9 @@ func TestTimeloopCoversDims(t *testing.T) {
 		o := ExportOp{Name: "r", Batch: 1, M: pick(300), N: pick(300), K: pick(300), DType: Float32}
 		m := &o.Mapping
 		m.L3 = Tile{M: pick(o.M), N: pick(o.N), K: pick(o.K)}
-		m.Split = Split{M: int(pick(min(m.L3.M, 4))), N: int(pick(min(m.L3.N, 4))), K: 1}
+		m.Split = Split{M: int(pick(min(m.L3.M, 4))), N: int(pick(min(m.L3.N, 4))), K: int(pick(min(m.L3.K, 3)))}
 		part := o.partTile()
-		m.L2 = Tile{M: pick(part.M), N: pick(part.N), K: pick(m.L3.K)}
+		m.L2 = Tile{M: pick(part.M), N: pick(part.N), K: pick(part.K)}
 		m.L3Order, m.L2Order = Orders[rng.IntN(6)], Orders[rng.IntN(6)]
 		m.L3Buffers, m.L2Buffers = Buffers{A: 1, B: 1, C: 1}, Buffers{A: 2, B: 2, C: 2}
 		mc := ExportMachine{Name: "r", ArrayRows: int(pick(32)), ArrayCols: int(pick(32)), ComputeTiles: 16}
@@ -115,7 +115,7 @@ func TestTimeloopCoversDims(t *testing.T) {
 		}{
 			{"M", o.M, (o.M + m.L3.M) * (part.M + m.L2.M) / part.M * (m.L2.M + int64(mc.ArrayRows)) / m.L2.M},
 			{"N", o.N, (o.N + m.L3.N) * (part.N + m.L2.N) / part.N * (m.L2.N + int64(mc.ArrayCols)) / m.L2.N},
-			{"K", o.K, (o.K + m.L3.K) * (m.L3.K + m.L2.K) / m.L3.K},
+			{"K", o.K, (o.K + m.L3.K) * (part.K + m.L2.K) / part.K * int64(m.Split.K)},
 		} {
 			if prod[c.name] < c.dim || prod[c.name] > 4*c.max {
 				t.Fatalf("%+v on %+v: %s factors multiply to %d, dim %d", o, mc, c.name, prod[c.name], c.dim)
@@ -160,7 +160,8 @@ func TestExportValidate(t *testing.T) {
 		{"l3 over dim", mod(func(o *ExportOp) { o.Mapping.L3.M = 101 }), "mapping.l3.m = 101: want 1 to 100"},
 		{"l2 over l3", mod(func(o *ExportOp) { o.Mapping.L2.K = 33 }), "mapping.l2.k = 33: want 1 to 32"},
 		{"order", mod(func(o *ExportOp) { o.Mapping.L2Order = "mn" }), `mapping.l2_order "mn"`},
-		{"k split", mod(func(o *ExportOp) { o.Mapping.Split.K = 2 }), "want m, n >= 1 and k = 1"},
+		{"k split zero", mod(func(o *ExportOp) { o.Mapping.Split.K = 0 }), "want m, n, k >= 1"},
+		{"k split over l3", mod(func(o *ExportOp) { o.Mapping.Split.K = 33 }), "more parts than the L3 tile"},
 		{"too many parts", mod(func(o *ExportOp) { o.Mapping.Split.N = 41 }), "more parts than the L3 tile"},
 		{"buffers", mod(func(o *ExportOp) { o.Mapping.L2Buffers.C = 3 }), "mapping.l2_buffers.c = 3"},
 	}

@@ -69,7 +69,7 @@ func TimeloopOf(o ExportOp, mc ExportMachine) (*TimeloopMapping, error) {
 	r, c := int64(mc.ArrayRows), int64(mc.ArrayCols)
 	return &TimeloopMapping{Mapping: []TimeloopDirective{
 		{TimeloopDRAM, "temporal", factors(t3.M, t3.N, t3.K), timeloopPerm(m.L3Order)},
-		{TimeloopL3, "spatial", factors(int64(m.Split.M), int64(m.Split.N), 1), "NMK"},
+		{TimeloopL3, "spatial", factors(int64(m.Split.M), int64(m.Split.N), int64(max(m.Split.K, 1))), "NMK"},
 		{TimeloopL3, "temporal", factors(t2.M, t2.N, t2.K), timeloopPerm(m.L2Order)},
 		{TimeloopL2, "temporal", factors(ceilDiv64(m.L2.M, r), ceilDiv64(m.L2.N, c), 1), "KNM"},
 		{TimeloopL2, "spatial", factors(r, c, 1), "NMK"},

@@ -399,10 +399,10 @@ func printSolveTable(buf *bytes.Buffer, rep *solveReport) error {
 	fmt.Fprintln(w, "op\ttype\tbatch x m x n x k\tstatus\tlatency\tbound\tenergy_pj\tdram_bytes\tgap\tl3 tile\tl2 tile\torders\tsplit\tbuffers l3/l2")
 	for _, op := range rep.Ops {
 		m := op.Mapping
-		fmt.Fprintf(w, "%s\t%s\t%dx%dx%dx%d %s\t%s\t%d\t%d\t%.4g\t%d\t%.2f%%\t%dx%dx%d\t%dx%dx%d\t%s/%s\t%dx%d\t%d%d%d/%d%d%d\n",
+		fmt.Fprintf(w, "%s\t%s\t%dx%dx%dx%d %s\t%s\t%d\t%d\t%.4g\t%d\t%.2f%%\t%dx%dx%d\t%dx%dx%d\t%s/%s\t%s\t%d%d%d/%d%d%d\n",
 			cell(op.Name), op.Type, op.Shape.Batch, op.Shape.M, op.Shape.N, op.Shape.K, op.Shape.DType, op.Status,
 			op.Predicted.LatencyCycles, op.LowerBound.LatencyCycles, op.Predicted.EnergyPJ, op.Predicted.DRAMBytes, 100*op.Gap,
-			m.L3.M, m.L3.N, m.L3.K, m.L2.M, m.L2.N, m.L2.K, m.L3Order, m.L2Order, m.Split.M, m.Split.N,
+			m.L3.M, m.L3.N, m.L3.K, m.L2.M, m.L2.N, m.L2.K, m.L3Order, m.L2Order, splitText(m.Split),
 			m.L3Buffers.A, m.L3Buffers.B, m.L3Buffers.C, m.L2Buffers.A, m.L2Buffers.B, m.L2Buffers.C)
 	}
 	fmt.Fprintf(w, "total\t\t\t%s\t%d\t%d\t%.4g\t%d\t%.2f%%\n", rep.Status, rep.Predicted.LatencyCycles, rep.LowerBound.LatencyCycles, rep.Predicted.EnergyPJ, rep.Predicted.DRAMBytes, 100*rep.Gap)

@@ -222,8 +222,16 @@ func mappingSummary(m *model.Mapping) string {
 	if m == nil {
 		return "-"
 	}
-	return fmt.Sprintf("L3 %dx%dx%d %s, L2 %dx%dx%d %s, split %dx%d", m.L3.M, m.L3.N, m.L3.K, m.L3Order,
-		m.L2.M, m.L2.N, m.L2.K, m.L2Order, m.Split.M, m.Split.N)
+	return fmt.Sprintf("L3 %dx%dx%d %s, L2 %dx%dx%d %s, split %s", m.L3.M, m.L3.N, m.L3.K, m.L3Order,
+		m.L2.M, m.L2.N, m.L2.K, m.L2Order, splitText(m.Split))
+}
+
+// splitText is a split for a table: MxN, or MxNxK when it cuts K.
+func splitText(s model.Split) string {
+	if s.K > 1 {
+		return fmt.Sprintf("%dx%dx%d", s.M, s.N, s.K)
+	}
+	return fmt.Sprintf("%dx%d", s.M, s.N)
 }
 
 func residencySummary(op model.ScheduledOp) string {

@@ -63,8 +63,11 @@ func replayPatterns(ctx context.Context, p constraints.Problem, m model.Mapping,
 		kpu.BlockMover: cfg.DMAEngines,
 		kpu.Streamer:   cfg.DMAEngines + cfg.BlockMovers,
 		kpu.Fabric:     cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers,
+		// the vector engines run the converts of narrow outputs and the
+		// adds of a K split's reduction
+		kpu.Vector: cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers + cfg.ComputeTiles,
 	}
-	nEng := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers + cfg.ComputeTiles
+	nEng := cfg.DMAEngines + cfg.BlockMovers + cfg.Streamers + 2*cfg.ComputeTiles
 	type state struct {
 		free []int64
 		end  []int64
