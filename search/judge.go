@@ -16,9 +16,8 @@ const maxJudges = 8
 
 // relaxedTiles is the least number of busy compute tiles for which a
 // candidate is first replayed relaxed (constraints.RelaxedFloor, tile 0
-// and the DMA engines only): with fewer, the relaxed replay costs nearly as
-// much as the exact one.
-const relaxedTiles = 4
+// and the DMA engines only): with one, the relaxed replay is the exact one.
+const relaxedTiles = 2
 
 // judgeParallel is the last phase of Optimal for the latency objective: it
 // replays the candidates (sorted by their lower bound) on every CPU until
