@@ -62,6 +62,19 @@ type bnb struct {
 	mates   [][]int32 // per buffer, the equal-size buffers adjacent to it in time
 	nsec    int
 
+	prob    *alloc.Problem
+	sweep   *sweeper // the time sweep, run between restarts (see fit)
+	foundBy string   // the engine that found the last placement
+
+	// Partner rules (partnerRules): the flags for the current capacity (nil:
+	// none), and per section the level at which the next buffer must end
+	// (reqEndHi) or start (reqStartLo) at a given section boundary.
+	pEnd, pStart           []bool
+	reqEndLvl, reqStartLvl []int64
+	reqEndHi, reqStartLo   []int32
+	reqTrail               []int64
+	flagSec                []bool // sections the partner rules look at (key)
+
 	// Search state.
 	capac  int64
 	nodes  int64
@@ -110,6 +123,10 @@ type bnb struct {
 	shuffle   *rand.Rand
 	nodeLimit int64 // abort (limited = true) at this node count; 0: none
 	limited   bool
+	// fitBudget bounds the nodes of one fit call (0: none); a fit that
+	// runs out returns false with abort and outOfBudget set.
+	fitBudget   int64
+	outOfBudget bool
 }
 
 const notClosed = -1
@@ -122,7 +139,7 @@ type cand struct {
 }
 
 func newBnb(ctx context.Context, p *alloc.Problem) *bnb {
-	s := &bnb{ctx: ctx}
+	s := &bnb{ctx: ctx, prob: p}
 	var times []int64
 	for i, b := range p.Buffers {
 		if b.Size == 0 {
@@ -262,14 +279,56 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	}
 	s.topTrail, s.closeTrail, s.placeLog = s.topTrail[:0], s.closeTrail[:0], s.placeLog[:0]
 	clear(s.failed)
+	if s.sweep == nil {
+		s.sweep = newSweeper(s.ctx, s.prob)
+	}
+	s.sweep.reset(c)
+	s.pEnd, s.pStart = s.sweep.needEnd, s.sweep.needStart
+	if s.pEnd != nil {
+		s.reqEndLvl, s.reqStartLvl = make([]int64, s.nsec), make([]int64, s.nsec)
+		s.reqEndHi, s.reqStartLo = make([]int32, s.nsec), make([]int32, s.nsec)
+		for t := range s.reqEndLvl {
+			s.reqEndLvl[t], s.reqStartLvl[t] = -1, -1
+		}
+	}
+	s.reqTrail = s.reqTrail[:0]
+	s.flagSec = nil
+	if s.pEnd != nil {
+		// The sections where the partner rules look (for the memo key).
+		s.flagSec = make([]bool, s.nsec)
+		for k := range s.orig {
+			if s.pEnd[k] {
+				s.flagSec[s.sHi[k]-1] = true
+			}
+			if s.pStart[k] {
+				s.flagSec[s.sLo[k]] = true
+			}
+		}
+	}
+	sweepDone := false
+	var bnbNodes int64
+	var co *sweepCo
+	defer func() {
+		if co != nil {
+			co.stop()
+		}
+	}()
+	s.foundBy = "branch-and-bound"
 	base := restartBase(n)
+	startNodes := s.nodes
+	s.outOfBudget = false
 	for run := 0; ; run++ {
+		if s.fitBudget > 0 && s.nodes-startNodes >= s.fitBudget {
+			s.abort, s.outOfBudget = true, true
+			return false
+		}
 		s.order = run % valueOrders
 		s.leftmost = run%2 == 1
 		s.shuffle = nil
 		if run >= valueOrders {
 			s.shuffle = rand.New(rand.NewPCG(uint64(run), 0x616c6c6f63))
 		}
+		before := s.nodes
 		s.nodeLimit = s.nodes + base*luby(run+1)
 		s.abort, s.limited = false, false
 		if s.solve(0, s.nsec, 0) {
@@ -278,6 +337,46 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 		if !s.limited || s.ctx.Err() != nil {
 			s.abort = s.abort && s.ctx.Err() != nil
 			return false
+		}
+		bnbNodes += s.nodes - before
+		// The time sweep runs until its work (sections checked, 1/20 of a
+		// branch-and-bound node each) catches up with its share of the
+		// branch and bound's (sweepShare): on some instances one
+		// engine is far better than the other, and counting work, not
+		// time, keeps the answer repeatable.
+		// It is one deterministic depth-first search that pauses when its
+		// work reaches its share and resumes at the next turn (a coroutine:
+		// never running at the same time as the branch and bound).
+		for !sweepDone && s.sweep.work < s.sweepShare(bnbNodes) {
+			w := s.sweep
+			if co == nil {
+				co = startSweep(w)
+			}
+			wBefore := w.nodes
+			finished := co.step(s.sweepShare(bnbNodes) - w.work)
+			s.nodes += w.nodes - wBefore
+			if !finished {
+				continue
+			}
+			co = nil
+			if w.found {
+				s.foundBy = "time-sweep"
+				for i := range offsets {
+					offsets[i] = 0
+				}
+				for k, i := range w.orig {
+					offsets[i] = w.off[k]
+				}
+				return true
+			}
+			if s.ctx.Err() != nil {
+				s.abort = true
+				return false
+			}
+			// The sweep ran out of branches. Even when it is complete
+			// (every start tight) its failure is not taken as the answer:
+			// the proofs come from the branch and bound alone.
+			sweepDone = true
 		}
 	}
 	for i := range offsets {
@@ -327,8 +426,39 @@ func (s *bnb) key(lo, hi int, L int64) [2]uint64 {
 				h2 ^= s.zob[2*k+1]
 			}
 		}
+		if s.pEnd != nil && s.flagSec[t] {
+			// The partner rules depend on the arrangement, not only on the
+			// skyline: on the lifetime of the buffer on top of the section
+			// and on the requirement it left.
+			v := s.partnerState(t)
+			h1 = (h1 ^ v) * m1
+			h2 = (h2 + v) * m2
+			h2 ^= h2 >> 29
+		}
 	}
 	return [2]uint64{h1, h2}
+}
+
+// partnerState summarizes what the partner rules see in section t: the
+// lifetime of the buffer on top and the requirements active at its top.
+func (s *bnb) partnerState(t int) uint64 {
+	const m = 0xc2b2ae3d27d4eb4f
+	var v uint64
+	if L := s.top[t]; L > 0 {
+		for _, j := range s.live[t] {
+			if s.placed[j] && s.off[j]+s.size[j] == L {
+				v = uint64(s.sLo[j])<<32 | uint64(s.sHi[j]) | 1<<62
+				break
+			}
+		}
+	}
+	if s.reqEndLvl[t] == s.top[t] {
+		v ^= uint64(s.reqEndHi[t]+1) * m
+	}
+	if s.reqStartLvl[t] == s.top[t] {
+		v ^= (uint64(s.reqStartLo[t]+1) * m) << 1
+	}
+	return v
 }
 
 // search is solve without the memo.
@@ -549,8 +679,67 @@ func (s *bnb) candidate(k int32, L int64) bool {
 			return false
 		}
 		mt = max(mt, s.top[t])
+		// A buffer right below that must touch a partner here (see
+		// partnerRules) admits only such a partner on top of it.
+		if s.pEnd != nil && s.top[t] == L {
+			if s.reqEndLvl[t] == L && s.sHi[k] != s.reqEndHi[t] || s.reqStartLvl[t] == L && s.sLo[k] != s.reqStartLo[t] {
+				return false
+			}
+		}
 	}
-	return alignUp(mt, a) == L
+	if alignUp(mt, a) != L {
+		return false
+	}
+	// k itself needs a partner: with none below, one must come on top, so
+	// k cannot end at the capacity.
+	if s.pEnd != nil && L+s.size[k] == s.capac {
+		if s.pEnd[k] && !s.partnerBelow(k, s.sHi[k]-1, L, true) || s.pStart[k] && !s.partnerBelow(k, s.sLo[k], L, false) {
+			return false
+		}
+	}
+	return true
+}
+
+// partnerBelow reports whether the buffer right below offset L in section t
+// (placed, ending exactly at L) ends (byEnd) or starts (else) with k.
+func (s *bnb) partnerBelow(k int32, t int32, L int64, byEnd bool) bool {
+	if L == 0 {
+		return false
+	}
+	for _, j := range s.live[t] {
+		if j != k && s.placed[j] && s.off[j]+s.size[j] == L {
+			if byEnd {
+				return s.sHi[j] == s.sHi[k]
+			}
+			return s.sLo[j] == s.sLo[k]
+		}
+	}
+	return false
+}
+
+// partnerRules records, when k is placed at L, what must come on top of it:
+// if k must touch a buffer that ends with it (pEnd: in its last section) or
+// one that starts with it (pStart: in its first section), and the buffer
+// below it there is not one, then the next buffer on top of it in that
+// section must be. The flags come from the time sweep's partners (the
+// argument is there); candidate enforces the records. Undone by unplace.
+func (s *bnb) partnerRules(k int32, L int64) {
+	te, ts := s.sHi[k]-1, s.sLo[k]
+	s.reqTrail = append(s.reqTrail, s.reqEndLvl[te], int64(s.reqEndHi[te]), s.reqStartLvl[ts], int64(s.reqStartLo[ts]))
+	if s.pEnd[k] && !s.partnerBelow(k, te, L, true) {
+		s.reqEndLvl[te], s.reqEndHi[te] = L+s.size[k], s.sHi[k]
+	}
+	if s.pStart[k] && !s.partnerBelow(k, ts, L, false) {
+		s.reqStartLvl[ts], s.reqStartLo[ts] = L+s.size[k], s.sLo[k]
+	}
+}
+
+func (s *bnb) undoPartnerRules(k int32) {
+	te, ts := s.sHi[k]-1, s.sLo[k]
+	n := len(s.reqTrail)
+	s.reqStartLvl[ts], s.reqStartLo[ts] = s.reqTrail[n-2], int32(s.reqTrail[n-1])
+	s.reqEndLvl[te], s.reqEndHi[te] = s.reqTrail[n-4], int32(s.reqTrail[n-3])
+	s.reqTrail = s.reqTrail[:n-4]
 }
 
 // flush scores how well candidate k fits the skyline at L: one point for each
@@ -773,6 +962,9 @@ func (s *bnb) undoClosures(mark int) {
 }
 
 func (s *bnb) place(k int32, L int64) {
+	if s.pEnd != nil {
+		s.partnerRules(k, L)
+	}
 	s.placed[k] = true
 	s.off[k] = L
 	s.placeLog = append(s.placeLog, k)
@@ -806,6 +998,9 @@ func (s *bnb) unplace(k int32) {
 	s.ustart[s.sLo[k]]++
 	s.uend[s.sHi[k]]++
 	s.placeLog = s.placeLog[:len(s.placeLog)-1]
+	if s.pEnd != nil {
+		s.undoPartnerRules(k)
+	}
 }
 
 // unwind undoes every placement made after the log had length mark.
@@ -848,3 +1043,19 @@ func (s *bnb) orderParts(parts []int) {
 // (a dive without any backtracking takes 1.5-2 nodes per buffer on the
 // generated instances, so a budget of n would cut the first runs short).
 var restartBase = func(n int) int64 { return int64(2*n + 64) }
+
+// sweepShare is the work the time sweep may have done by the time the branch
+// and bound has spent bnbNodes: as much, converted to section checks, when
+// the sweep has got through every time point, and in proportion to how far
+// it has got otherwise (at least an eighth). A sweep that stays stuck near
+// the start of time (many buffers that start together) rarely finishes.
+func (s *bnb) sweepShare(bnbNodes int64) int64 {
+	w := s.sweep
+	f := float64(w.deepest+1) / float64(max(1, w.nsec))
+	return int64(float64(sweepWorkPerNode*bnbNodes) * max(0.125, min(1, f)))
+}
+
+// sweepWorkPerNode converts branch-and-bound nodes into the time sweep's work
+// units (sections checked): measured on the generated instances, a node of
+// the branch and bound costs about as much time as 20 to 40 section checks.
+const sweepWorkPerNode = 20

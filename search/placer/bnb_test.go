@@ -137,3 +137,40 @@ func TestOrderParts(t *testing.T) {
 		t.Errorf("orderParts (-want +got):\n%s", diff)
 	}
 }
+
+// At the peak load, where the partner rules apply (a full section on both
+// sides of a time point), the branch and bound still agrees with exhaustive
+// enumeration.
+func TestPartnerRulesAgainstBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 17))
+	flagged, flaggedNo := 0, 0
+	for iter := 0; iter < 20000; iter++ {
+		p := randomProblem(rng, 3+rng.IntN(5), 5, 3, iter%3 == 0)
+		for i := range p.Buffers {
+			p.Buffers[i].Size++
+		}
+		c, _ := p.PeakLoad()
+		s := newBnb(context.Background(), p)
+		offs := make([]int64, len(p.Buffers))
+		got := s.fit(c, offs)
+		want := bruteFits(p, c)
+		if slices.Contains(s.pEnd, true) || slices.Contains(s.pStart, true) {
+			flagged++
+			if !want {
+				flaggedNo++
+			}
+		}
+		if got != want {
+			t.Fatalf("iter %d: fit(%d) = %v, brute force %v; problem %+v", iter, c, got, want, p.Buffers)
+		}
+		if got {
+			if err := p.Check(offs, c); err != nil {
+				t.Fatalf("iter %d: illegal placement: %v", iter, err)
+			}
+		}
+	}
+	if flagged < 300 || flaggedNo == 0 {
+		t.Errorf("%d instances had partner flags, %d of them infeasible: the test does not exercise the rules", flagged, flaggedNo)
+	}
+	t.Logf("%d instances with partner flags, %d of them infeasible", flagged, flaggedNo)
+}

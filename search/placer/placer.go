@@ -64,7 +64,9 @@ type Solution struct {
 	// Proven reports that the answer is exact: Solved or Infeasible.
 	Proven bool
 	// Engine names what decided the answer: "greedy", "bound" (the
-	// peak-load lower bound alone) or "branch-and-bound".
+	// peak-load lower bound alone), "branch-and-bound", or "time-sweep"
+	// (the second search of the portfolio found the placement; proofs of
+	// infeasibility always come from the bound or the branch and bound).
 	Engine string
 	// Nodes counts branch-and-bound nodes; Elapsed is the wall time.
 	Nodes   int64
@@ -100,6 +102,10 @@ func Place(ctx context.Context, p *alloc.Problem, opts Options) (Solution, error
 	return sol, nil
 }
 
+// minimizeBudget is the node budget of a probe in the first round of the
+// minimization (see place).
+func minimizeBudget(n int) int64 { return int64(50*n + 2000) }
+
 func place(ctx context.Context, p *alloc.Problem, capacity int64, minimize bool) Solution {
 	lb, _ := p.PeakLoad()
 	for _, b := range p.Buffers {
@@ -129,6 +135,7 @@ func place(ctx context.Context, p *alloc.Problem, capacity int64, minimize bool)
 		switch {
 		case ok:
 			sol.Status, sol.Offsets, sol.Peak = Solved, offsets, p.Peak(offsets)
+			sol.Engine = s.foundBy
 		case s.abort:
 			sol.Status = Unknown
 		default:
@@ -144,7 +151,7 @@ func place(ctx context.Context, p *alloc.Problem, capacity int64, minimize bool)
 		// The incumbent does not fit: the first probe is the capacity itself.
 		if s.fit(capacity, offsets) {
 			best, hi = append([]int64(nil), offsets...), p.Peak(offsets)
-			engine = "branch-and-bound"
+			engine = s.foundBy
 		} else if !s.abort {
 			sol.Status, sol.Engine, sol.Nodes = Infeasible, "branch-and-bound", s.nodes
 			sol.LowerBound = capacity + 1
@@ -154,18 +161,38 @@ func place(ctx context.Context, p *alloc.Problem, capacity int64, minimize bool)
 			return sol
 		}
 	}
-	probe := lo
+	// Probes get node budgets, in rounds: a probe that runs out of its
+	// budget says nothing, and the next probe goes higher (between it and
+	// the incumbent), so that a hard infeasible probe near the bound does not
+	// hold up easy improvements above it; when the probes of a round have
+	// met the incumbent, the next round starts again at the proven bound
+	// with four times the budget. Each round starts with the bound itself.
+	budget := minimizeBudget(len(p.Buffers))
+	probe, softLo := lo, lo // no probe below softLo this round
 	for lo < hi {
-		if s.fit(probe, offsets) {
+		s.fitBudget = budget
+		ok := s.fit(probe, offsets)
+		s.fitBudget = 0
+		switch {
+		case ok:
 			best, hi = append([]int64(nil), offsets...), p.Peak(offsets)
-			engine = "branch-and-bound"
-		} else if s.abort {
-			break
-		} else {
+			engine = s.foundBy
+		case !s.abort:
 			lo = probe + 1
+			softLo = max(softLo, lo)
 			engine = "branch-and-bound"
+		case s.outOfBudget:
+			softLo = probe + 1
 		}
-		probe = lo + (hi-1-lo)/2
+		if s.abort && !s.outOfBudget {
+			break // time limit
+		}
+		if softLo >= hi {
+			budget *= 4
+			softLo, probe = lo, lo
+			continue
+		}
+		probe = softLo + (hi-1-softLo)/2
 	}
 	sol.Offsets, sol.Peak, sol.LowerBound, sol.Engine, sol.Nodes = best, hi, lo, engine, s.nodes
 	sol.Status = Solved

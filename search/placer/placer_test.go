@@ -2,8 +2,10 @@ package placer
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -206,5 +208,84 @@ func TestGeneratePerfectDeterministic(t *testing.T) {
 	}
 	if _, _, err := GeneratePerfect(1, 10, 1, 1); err == nil {
 		t.Errorf("grid 1: no error")
+	}
+}
+
+// GenerateSweep's own packing is legal, tight (the peak load equals the
+// capacity at every time) and reproducible.
+func TestGenerateSweep(t *testing.T) {
+	for _, n := range []int{1, 2, 7, 150, 450} {
+		for seed := uint64(1); seed <= 5; seed++ {
+			p, known, err := GenerateSweep(seed, n, 1024, 64)
+			if err != nil {
+				t.Fatalf("n=%d seed=%d: %v", n, seed, err)
+			}
+			if len(p.Buffers) != n {
+				t.Fatalf("n=%d seed=%d: %d buffers", n, seed, len(p.Buffers))
+			}
+			if err := p.Check(known, p.Capacity); err != nil {
+				t.Fatalf("n=%d seed=%d: generator's own packing is illegal: %v", n, seed, err)
+			}
+			if load, _ := p.PeakLoad(); load != p.Capacity {
+				t.Fatalf("n=%d seed=%d: peak load %d, want %d", n, seed, load, p.Capacity)
+			}
+			var area int64
+			for _, b := range p.Buffers {
+				area += b.Size * (b.Upper - b.Lower)
+			}
+			if area != p.Capacity*1024 {
+				t.Fatalf("n=%d seed=%d: area %d, want %d (not 100%% at every time)", n, seed, area, p.Capacity*1024)
+			}
+			q, _, _ := GenerateSweep(seed, n, 1024, 64)
+			if diff := cmp.Diff(p, q); diff != "" {
+				t.Fatalf("n=%d seed=%d: same seed, different problems:\n%s", n, seed, diff)
+			}
+		}
+	}
+	if _, _, err := GenerateSweep(1, 10, 4, 1); err == nil {
+		t.Errorf("n > grid: no error")
+	}
+}
+
+// A handful of hard generated instances (the full sweep is BenchmarkHard),
+// from both generators: each is solved at exactly its capacity and proven
+// infeasible one byte short.
+func TestPlaceHardHandful(t *testing.T) {
+	cases := []struct {
+		gen  string
+		n    int
+		seed uint64
+	}{
+		{"cut", 450, 4}, {"cut", 450, 7}, {"cut", 300, 3},
+		{"sweep", 450, 9}, {"sweep", 450, 10}, {"sweep", 300, 9}, {"sweep", 300, 13},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/n=%d/seed=%d", c.gen, c.n, c.seed), func(t *testing.T) {
+			gen := GeneratePerfect
+			if c.gen == "sweep" {
+				gen = GenerateSweep
+			}
+			p, _, err := gen(c.seed, c.n, 1024, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			sol, err := Place(ctx, p, Options{Capacity: p.Capacity})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sol.Status != Solved || sol.Peak != p.Capacity {
+				t.Fatalf("status %s peak %d after %v (%d nodes), want solved at %d", sol.Status, sol.Peak, sol.Elapsed, sol.Nodes, p.Capacity)
+			}
+			t.Logf("solved by %s in %v (%d nodes)", sol.Engine, sol.Elapsed, sol.Nodes)
+			sol, err = Place(ctx, p, Options{Capacity: p.Capacity - 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sol.Status != Infeasible || !sol.Proven {
+				t.Fatalf("capacity-1: status %s, want infeasible", sol.Status)
+			}
+		})
 	}
 }
