@@ -20,7 +20,6 @@ func GeneratePerfect(seed uint64, n, grid int, unit int64) (*alloc.Problem, []in
 		return nil, nil, fmt.Errorf("generate: need n >= 1, grid >= 2, unit >= 1 and n <= grid^2; got n=%d grid=%d unit=%d", n, grid, unit)
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x6b70756f7074))
-	type rect struct{ t0, t1, a0, a1 int } // times [t0,t1), addresses [a0,a1) in grid units
 	rects := []rect{{0, grid, 0, grid}}
 	for len(rects) < n {
 		// Pick a cuttable rectangle, weighted towards large ones.
@@ -58,9 +57,21 @@ func GeneratePerfect(seed uint64, n, grid int, unit int64) (*alloc.Problem, []in
 		rects[idx] = a
 		rects = append(rects, b)
 	}
+	p, offsets := rectProblem(rng, rects, grid, unit)
+	return p, offsets, nil
+}
+
+// rect is a buffer of a generated instance: times [t0, t1), addresses
+// [a0, a1) in grid units.
+type rect struct{ t0, t1, a0, a1 int }
+
+// rectProblem turns rectangles of time x address (in grid units of unit
+// bytes) into a problem of capacity grid units, in a shuffled order, with
+// the offsets that place them.
+func rectProblem(rng *rand.Rand, rects []rect, grid int, unit int64) (*alloc.Problem, []int64) {
 	rng.Shuffle(len(rects), func(i, j int) { rects[i], rects[j] = rects[j], rects[i] })
 	p := &alloc.Problem{Capacity: int64(grid) * unit}
-	offsets := make([]int64, n)
+	offsets := make([]int64, len(rects))
 	for i, r := range rects {
 		p.Buffers = append(p.Buffers, alloc.Buffer{
 			ID:    fmt.Sprint(i),
@@ -70,5 +81,5 @@ func GeneratePerfect(seed uint64, n, grid int, unit int64) (*alloc.Problem, []in
 		})
 		offsets[i] = int64(r.a0) * unit
 	}
-	return p, offsets, nil
+	return p, offsets
 }

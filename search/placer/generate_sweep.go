@@ -26,7 +26,6 @@ func GenerateSweep(seed uint64, n, grid int, unit int64) (*alloc.Problem, []int6
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x7377656570))
 	type seg struct{ a0, a1, start int } // addresses [a0,a1) in grid units, live from start
-	type rect struct{ t0, t1, a0, a1 int }
 	var done []rect
 	// cut splits [a0, a1) into m pieces at distinct random grid lines.
 	cut := func(a0, a1, m int, start int) []seg {
@@ -108,17 +107,6 @@ func GenerateSweep(seed uint64, n, grid int, unit int64) (*alloc.Problem, []int6
 	for _, sg := range live {
 		done = append(done, rect{sg.start, grid, sg.a0, sg.a1})
 	}
-	rng.Shuffle(len(done), func(i, j int) { done[i], done[j] = done[j], done[i] })
-	p := &alloc.Problem{Capacity: int64(grid) * unit}
-	offsets := make([]int64, len(done))
-	for i, r := range done {
-		p.Buffers = append(p.Buffers, alloc.Buffer{
-			ID:    fmt.Sprint(i),
-			Lower: int64(r.t0),
-			Upper: int64(r.t1),
-			Size:  int64(r.a1-r.a0) * unit,
-		})
-		offsets[i] = int64(r.a0) * unit
-	}
+	p, offsets := rectProblem(rng, done, grid, unit)
 	return p, offsets, nil
 }
