@@ -181,7 +181,7 @@ func (g *geom) chains(l3 [3][]span, est *Estimate) int64 {
 			lb = max(lb, t+g.chainTail(i))
 		}
 	}
-	return max(lb, g.l3Detour(est, l3, OpA), g.l3Detour(est, l3, OpB))
+	return max(lb, g.l3Detour(est, l3, OpA), g.l3Detour(est, l3, OpB), g.storeQueue(est))
 }
 
 // chainOf returns the chain command c belongs to under g's mapping (the
@@ -271,7 +271,7 @@ func (se *ShapeEval) BufferBound(o3, o2 int, b3, b2 model.Buffers) int64 {
 			g.b3, g.b2 = [3]int64{1, 1, 1}, [3]int64{int64(b2.A), int64(b2.B), int64(b2.C)}
 			est := *tile
 			est.FinalMove, est.Tail = se.finalMove, se.tail
-			d = [2]int64{g.l3Detour(&est, se.l3, OpA), g.l3Detour(&est, se.l3, OpB)}
+			d = [2]int64{max(g.l3Detour(&est, se.l3, OpA), g.storeQueue(&est)), g.l3Detour(&est, se.l3, OpB)}
 			g.b3, g.b2 = [3]int64{1, 1, 1}, [3]int64{1, 1, 1}
 			if ct.detour == nil {
 				ct.detour = map[detourKey][2]int64{}
@@ -424,4 +424,62 @@ func (g *geom) l3Detour(est *Estimate, l3 [3][]span, x Operand) int64 {
 	}
 	boundaries := g.p.Batch*reuseLoads(g.ord3, g.t3, own, 2) - 1
 	return g.prologue() + est.FabricBusy + boundaries*(detour-skipped) + g.fabricTail(est)
+}
+
+// storeQueue bounds the latency by tile 0's fabric chain with a detour at
+// every change of the C3 visit, when A is single buffered in L3 and changes
+// at every L3 step (docs/search.md, "C store queue"). At such a boundary
+// tile 0's last matmul is followed by the move_out of its last C2 block and
+// the DMA store of that block's group; the visit's stores are emitted in
+// group order, round-robin over the DMA engines, and the next step's first
+// DMA command is the load of A's group 0. When that load lands on the
+// engine of tile 0's store, it waits for that store and for every store
+// after it on the engine; the first move of A, its feed and the next
+// step's first matmul wait for the load. The detour adds to the fabric
+// chain at each such boundary. Claimed only without edge tiles in M and N
+// and with equal parts (every visit has the same stores).
+func (g *geom) storeQueue(est *Estimate) int64 {
+	if g.sk > 1 || g.b3[OpA] != 1 {
+		return 0
+	}
+	p, cfg := g.p, g.cfg
+	if p.M%g.tile3[0] != 0 || p.N%g.tile3[1] != 0 || g.tile3[0]%g.sm != 0 || g.tile3[1]%g.sn != 0 {
+		return 0
+	}
+	// A must change at every L3 step: the deepest loop with more than one
+	// trip indexes A (m or k)
+	deep := -1
+	for l := 0; l < 3; l++ {
+		if g.t3[g.ord3[l]] > 1 {
+			deep = g.ord3[l]
+		}
+	}
+	if deep != 0 && deep != 2 {
+		return 0
+	}
+	ga, gb := ceilDiv(g.mp, g.tile2[0]), ceilDiv(g.np, g.tile2[1])
+	stores := g.sm * g.sn * ga * gb // per C3 visit
+	p0 := ga*gb - 1                 // tile 0's last block's group
+	nd := int64(cfg.DMAEngines)
+	if (stores-p0)%nd != 0 {
+		return 0 // the load lands on another engine
+	}
+	after := (stores - 1 - p0) / nd // stores behind tile 0's on its engine
+	lastPiece := func(part, t int64) int64 { return part - (ceilDiv(part, t)-1)*t }
+	eb := min(g.ea, g.eo)
+	minGroup := lastPiece(g.mp, g.tile2[0]) * lastPiece(g.np, g.tile2[1]) * eb
+	own := lastPiece(g.mp, g.tile2[0]) * lastPiece(g.np, g.tile2[1]) * eb
+	k3 := g.tile3[2]
+	for _, sk := range g.l3Spans()[2] {
+		k3 = min(k3, sk.size)
+	}
+	rows := min(g.tile2[0], g.mp)
+	first := rows * min(g.tile2[2], k3) * g.e
+	detour := xfer(cfg, kpu.BlockMover, own, eb) + (after+1)*xfer(cfg, kpu.DMA, minGroup, eb) +
+		xfer(cfg, kpu.DMA, rows*k3*g.e, g.e) + xfer(cfg, kpu.BlockMover, first, g.e) + xfer(cfg, kpu.Streamer, first, g.e)
+	boundaries := p.Batch*reuseLoads(g.ord3, g.t3, 0, 1) - 1
+	if boundaries < 1 {
+		return 0
+	}
+	return g.prologue() + est.FabricBusy + boundaries*detour + g.fabricTail(est)
 }

@@ -167,3 +167,46 @@ func TestL3Detour(t *testing.T) {
 		t.Errorf("only %d random mappings claim an L3 detour: the test checks too little", claimed)
 	}
 }
+
+// TestStoreQueue: the fabric chain with detours through the C stores that a
+// single-buffered A's next load queues behind never exceeds the replay (on
+// random mappings and on a datacenter mapping where it is the bound).
+func TestStoreQueue(t *testing.T) {
+	ctx := context.Background()
+	claimed := 0
+	check := func(cfg *kpu.Config, p Problem, m model.Mapping) {
+		g, err := newGeom(p, m, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		est := g.estimate()
+		q := g.storeQueue(&est)
+		if q == 0 {
+			return
+		}
+		claimed++
+		tr, err := Replay(ctx, p, m, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q > tr.Cycles {
+			t.Errorf("%s %v %+v: store-queue bound %d > replay %d", cfg.Name, p, m, q, tr.Cycles)
+		}
+	}
+	for _, seed := range []uint64{29, 31, 37} {
+		eachLegalRandom(t, seed, check)
+	}
+	dc := preset(t, "datacenter")
+	p := Problem{Name: "t", Batch: 1, M: 4096, N: 4096, K: 4096, DType: model.Float32}
+	m := model.Mapping{L3: model.Tile{M: 1024, N: 4096, K: 128}, L2: model.Tile{M: 128, N: 128, K: 128}, L3Order: "mnk", L2Order: "mnk",
+		Split: model.Split{M: 8, N: 32, K: 1}, L3Buffers: model.Buffers{A: 1, B: 2, C: 2}, L2Buffers: model.Buffers{A: 2, B: 2, C: 2}}
+	before := claimed
+	check(dc, p, m)
+	if claimed == before {
+		t.Error("the datacenter mapping claims no store queue")
+	}
+	t.Logf("%d mappings claim a store queue", claimed)
+	if claimed < 10 {
+		t.Errorf("only %d mappings claim a store queue: the test checks too little", claimed)
+	}
+}
