@@ -339,9 +339,9 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 			return false
 		}
 		bnbNodes += s.nodes - before
-		// The time sweep runs until its work (sections checked, 1/20 of a
-		// branch-and-bound node each) catches up with its share of the
-		// branch and bound's (sweepShare): on some instances one
+		// The time sweep runs until its work (sections checked) catches
+		// up with its share of the branch and bound's nodes
+		// (sweepShare): on some instances one
 		// engine is far better than the other, and counting work, not
 		// time, keeps the answer repeatable.
 		// It is one deterministic depth-first search that pauses when its
@@ -1045,17 +1045,42 @@ func (s *bnb) orderParts(parts []int) {
 var restartBase = func(n int) int64 { return int64(2*n + 64) }
 
 // sweepShare is the work the time sweep may have done by the time the branch
-// and bound has spent bnbNodes: as much, converted to section checks, when
-// the sweep has got through every time point, and in proportion to how far
-// it has got otherwise (at least an eighth). A sweep that stays stuck near
-// the start of time (many buffers that start together) rarely finishes.
+// and bound has spent bnbNodes: sweepWorkPerNode section checks per node
+// times f squared, where f is the fraction of the time points the sweep has
+// got through, and at least sweepWorkFloor per node. A sweep that stays
+// stuck near the start of time (many buffers that start together, as on the
+// recursive cuts, where f stays under 0.15) rarely finishes and gets the
+// floor; one that has got far often finishes (on the sweep-generated
+// instances it spends most of its work stuck at f = 0.35-0.75 before it
+// does), and then it gets about as much time as the branch and bound.
+//
+// Where some time point has slack the sweep is not complete there (it tries
+// a few places for the largest starting buffer, see fillSlack), and it gets
+// 20 f checks per node, at least the floor: on the MiniMalloc files (slack
+// everywhere) the larger share only slowed the branch and bound down.
 func (s *bnb) sweepShare(bnbNodes int64) int64 {
 	w := s.sweep
-	f := float64(w.deepest+1) / float64(max(1, w.nsec))
-	return int64(float64(sweepWorkPerNode*bnbNodes) * max(0.125, min(1, f)))
+	f := min(1, float64(w.deepest+1)/float64(max(1, w.nsec)))
+	if !w.complete {
+		return int64(float64(bnbNodes) * max(sweepWorkFloor, sweepSlackPerNode*f))
+	}
+	return int64(float64(bnbNodes) * max(sweepWorkFloor, sweepWorkPerNode*f*f))
 }
 
+// sweepSlackPerNode is the share per node and unit of f of a sweep that is
+// not complete.
+const sweepSlackPerNode = 20
+
 // sweepWorkPerNode converts branch-and-bound nodes into the time sweep's work
-// units (sections checked): measured on the generated instances, a node of
-// the branch and bound costs about as much time as 20 to 40 section checks.
-const sweepWorkPerNode = 20
+// units (sections checked). Measured on the sweep-generated instances (n =
+// 300 and 450), a node of the branch and bound takes about 40 us and a
+// section check about 0.4 us: at f = 0.75 the two searches get about the same
+// time. (120 lost three instances at n = 450 to the 5 s target, and 20 with
+// f instead of f squared, the earlier share, left the sweep a fifth of the
+// time where it is the engine that finishes.)
+const sweepWorkPerNode = 160
+
+// sweepWorkFloor is the share per branch-and-bound node of a sweep stuck near
+// the start (an eighth of 20 checks, as before the share grew with f
+// squared).
+const sweepWorkFloor = 2.5

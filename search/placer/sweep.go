@@ -67,7 +67,11 @@ type sweeper struct {
 	// another buffer that starts with it. See partners.
 	needEnd, needStart []bool
 	mates              [][]int32 // for needEnd: the buffers that end with it
+	mateReach          []int64   // for needEnd: the largest size among mates
 	tried              []int32   // scratch: candidates (a stack)
+	items              []int32   // scratch (checkSection): unplaced buffers
+	gaps               []int64   // scratch (checkSection): free gaps
+	units              []int64   // per buffer, its size in units (when unit > 0)
 	deepest            int       // the latest time point any run has reached
 	work               int64     // sections checked (the cost of the search)
 	co                 *sweepCo
@@ -143,6 +147,10 @@ func (w *sweeper) reset(c int64) {
 		w.unit = 0
 		w.needEnd, w.needStart = nil, nil
 	} else {
+		w.units = make([]int64, len(w.size))
+		for k, s := range w.size {
+			w.units[k] = s / w.unit
+		}
 		words := int((c/w.unit)/64 + 1)
 		w.bits = make([]uint64, words)
 		// Per section, the subset sums of the sizes that start there.
@@ -459,17 +467,16 @@ const checkAhead = 16
 // the placed ones leave there (see the type's comment).
 func (w *sweeper) checkSection(t int) bool {
 	w.work++
-	var maxItem, placedLoad int64
-	nItems := 0
+	var maxItem int64
+	items := w.items[:0] // the unplaced buffers live in t
 	for _, k := range w.liveIn[t] {
-		if w.placed[k] {
-			placedLoad += w.size[k]
-		} else {
+		if !w.placed[k] {
 			maxItem = max(maxItem, w.size[k])
-			nItems++
+			items = append(items, k)
 		}
 	}
-	if nItems == 0 {
+	w.items = items
+	if len(items) == 0 {
 		return true
 	}
 	slack := w.capac - w.load[t]
@@ -481,13 +488,17 @@ func (w *sweeper) checkSection(t int) bool {
 	// those live in t).
 	var maxGap int64
 	prev := int64(0)
+	gaps := w.gaps[:0] // from the bottom up, the last one up to C
 	for _, k := range w.live {
 		if int(w.hi[k]) <= t || int(w.lo[k]) > t {
 			continue
 		}
+		gaps = append(gaps, w.off[k]-prev)
 		maxGap = max(maxGap, w.off[k]-prev)
 		prev = max(prev, w.off[k]+w.size[k])
 	}
+	gaps = append(gaps, w.capac-prev)
+	w.gaps = gaps
 	maxGap = max(maxGap, w.capac-prev)
 	if maxItem > maxGap {
 		return false
@@ -507,32 +518,21 @@ func (w *sweeper) checkSection(t int) bool {
 	clear(bits)
 	bits[0] = 1
 	top := 0 // highest reachable sum so far, in units
-	for _, k := range w.liveIn[t] {
-		if w.placed[k] {
-			continue
-		}
-		s := int(w.size[k] / w.unit)
+	for _, k := range items {
+		s := int(w.units[k])
 		top = min(top+s, len(bits)*64-1)
 		shiftOr(bits, s, top/64)
 	}
-	prev = 0
-	gapOK := func(g int64) bool {
+	for _, g := range gaps {
 		if g <= 0 {
-			return true
-		}
-		lo := max(0, g-slack)
-		return anyBit(bits, (lo+w.unit-1)/w.unit, g/w.unit)
-	}
-	for _, k := range w.live {
-		if int(w.hi[k]) <= t || int(w.lo[k]) > t {
 			continue
 		}
-		if !gapOK(w.off[k] - prev) {
+		lo := max(0, g-slack)
+		if !anyBit(bits, (lo+w.unit-1)/w.unit, g/w.unit) {
 			return false
 		}
-		prev = max(prev, w.off[k]+w.size[k])
 	}
-	return gapOK(w.capac - prev)
+	return true
 }
 
 // shiftOr sets bits |= bits << s, for the words up to hiWord.
@@ -628,6 +628,7 @@ func (w *sweeper) partners(c int64, words int) {
 	n := len(w.orig)
 	w.needEnd, w.needStart = make([]bool, n), make([]bool, n)
 	w.mates = make([][]int32, n)
+	w.mateReach = make([]int64, n)
 	ends := make([][]int32, w.nsec+1)
 	for k := range w.orig {
 		ends[w.hi[k]] = append(ends[w.hi[k]], int32(k))
@@ -650,6 +651,7 @@ func (w *sweeper) partners(c int64, words int) {
 				for _, q := range ends[t] {
 					if q != k {
 						w.mates[k] = append(w.mates[k], q)
+						w.mateReach[k] = max(w.mateReach[k], w.size[q])
 					}
 				}
 			}
@@ -699,13 +701,28 @@ func (w *sweeper) fits(q int32, o int64) bool {
 	return true
 }
 
-// touching checks endSides for every placed buffer live now (placing k can
-// take the place a partner of any of them needed).
+// touching checks endSides for k and for every placed buffer live now that
+// placing k may have hurt: one that k could be a partner of (it ends with k),
+// or whose partners' possible places (right below or right above it,
+// mateReach bytes at most) k's addresses meet. The others passed when they or
+// the latest buffer were placed, and nothing has happened since that could
+// change their answer (buffers that leave only make room, and a partner
+// placed next to one stays there).
 func (w *sweeper) touching(k int32) bool {
 	if w.needEnd == nil {
 		return true
 	}
+	if !w.endSides(k) {
+		return false
+	}
+	lo, hi := w.off[k], w.off[k]+w.size[k]
 	for _, e := range w.live {
+		if e == k || !w.needEnd[e] {
+			continue
+		}
+		if w.hi[e] != w.hi[k] && (hi <= w.off[e]-w.mateReach[e] || w.off[e]+w.size[e]+w.mateReach[e] <= lo) {
+			continue
+		}
 		if !w.endSides(e) {
 			return false
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -154,4 +155,68 @@ func TestSweepPartners(t *testing.T) {
 	if diff := cmp.Diff([]string{"f", "g"}, needStart); diff != "" {
 		t.Errorf("needStart (-want +got):\n%s", diff)
 	}
+}
+
+// touching looks only at the placed buffers that the latest placement can
+// have hurt; on random walks through generated instances (buffers put at the
+// lowest free gap that holds them, in random order, a rejected one left out)
+// it agrees with endSides on every live buffer, and the walks do reach
+// placements that it rejects.
+func TestTouchingAgreesWithFullCheck(t *testing.T) {
+	checked, rejected := 0, 0
+	for _, g := range generators {
+		for seed := uint64(1); seed <= 30; seed++ {
+			p, _, err := g.gen(seed, 60, 64, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := newSweeper(context.Background(), p)
+			w.reset(p.Capacity)
+			if w.needEnd == nil {
+				continue
+			}
+			rng := rand.New(rand.NewPCG(seed, 9))
+			for ti := 0; ti < w.nsec; ti++ {
+				keep := w.live[:0]
+				for _, k := range w.live {
+					if int(w.hi[k]) > ti {
+						keep = append(keep, k)
+					}
+				}
+				w.live = keep
+				order := slices.Clone(w.starts[ti])
+				rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+				for _, k := range order {
+					o, ok := int64(0), false
+					for _, y := range w.live {
+						if w.off[y]-o >= w.size[k] {
+							ok = true
+							break
+						}
+						o = max(o, w.off[y]+w.size[y])
+					}
+					if !ok && w.capac-o < w.size[k] {
+						continue
+					}
+					w.place(k, o)
+					full := true
+					for _, e := range w.live {
+						full = full && w.endSides(e)
+					}
+					if got := w.touching(k); got != full {
+						t.Fatalf("%s seed %d: buffer %d at %d, time point %d: touching %v, every live buffer %v", g.name, seed, w.orig[k], o, ti, got, full)
+					}
+					checked++
+					if !full {
+						rejected++
+						w.unplace(k)
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 || rejected == 0 {
+		t.Fatalf("%d placements checked, %d rejected: the test does not exercise touching", checked, rejected)
+	}
+	t.Logf("%d placements checked, %d rejected", checked, rejected)
 }
