@@ -386,14 +386,15 @@ func (r *shapeRef) bufferBound(o3, o2 int, b3, b2 model.Buffers) int64 {
 	return r.se.BufferBound(o3, o2, b3, b2)
 }
 
-// Optimal is the exact branch and bound: heuristics seed the incumbent;
-// every (split, L3 tile) whose bound (constraints.ShapeBound) cannot beat it
-// is pruned with all its L2 tiles; the remaining shapes and order pairs are
-// judged in closed form and sorted by their lower bound; candidates are then
-// evaluated exactly (every buffer choice that fits) in that order until the
-// next lower bound is no better than the incumbent: that proves optimality
-// within the space. On ctx's end it returns the incumbent with the smallest
-// unexplored bound.
+// Optimal is the exact branch and bound (docs/search.md): heuristics seed
+// the incumbent; the (split, L3 tile) points are bounded
+// (constraints.ShapeBound) and sorted; in phases of a growing target
+// (iterative deepening on the bound) the shapes and order pairs below the
+// target are judged in closed form and their candidates judged exactly, in
+// bound order and in parallel, each buffer choice first against the
+// single-buffer chains, the DMA floor and the relaxed replay. A phase whose
+// incumbent is at most its target has proven it optimal within the space.
+// On ctx's end it returns the incumbent with the smallest unexplored bound.
 func Optimal(ctx context.Context, p constraints.Problem, cfg *kpu.Config, opts Options) (*Result, error) {
 	start := time.Now()
 	sp := constraints.NewSpace(p, cfg)
