@@ -181,7 +181,13 @@ func (g *geom) chains(l3 [3][]span, est *Estimate) int64 {
 			lb = max(lb, t+g.chainTail(i))
 		}
 	}
-	return max(lb, g.l3Detour(est, l3, OpA), g.l3Detour(est, l3, OpB), g.storeQueue(est))
+	if g.b3[OpA] == 1 {
+		lb = max(lb, g.l3Detour(est, l3, OpA, g.b2[OpA]), g.storeQueue(est))
+	}
+	if g.b3[OpB] == 1 {
+		lb = max(lb, g.l3Detour(est, l3, OpB, g.b2[OpB]))
+	}
+	return lb
 }
 
 // chainOf returns the chain command c belongs to under g's mapping (the
@@ -268,11 +274,9 @@ func (se *ShapeEval) BufferBound(o3, o2 int, b3, b2 model.Buffers) int64 {
 		if !ok {
 			g.ord3, _ = parseOrder(model.Orders[o3])
 			g.ord2, _ = parseOrder(model.Orders[o2])
-			g.b3, g.b2 = [3]int64{1, 1, 1}, [3]int64{int64(b2.A), int64(b2.B), int64(b2.C)}
 			est := *tile
 			est.FinalMove, est.Tail = se.finalMove, se.tail
-			d = [2]int64{max(g.l3Detour(&est, se.l3, OpA), g.storeQueue(&est)), g.l3Detour(&est, se.l3, OpB)}
-			g.b3, g.b2 = [3]int64{1, 1, 1}, [3]int64{1, 1, 1}
+			d = [2]int64{max(g.l3Detour(&est, se.l3, OpA, int64(b2.A)), g.storeQueue(&est)), g.l3Detour(&est, se.l3, OpB, int64(b2.B))}
 			if ct.detour == nil {
 				ct.detour = map[detourKey][2]int64{}
 			}
@@ -342,7 +346,9 @@ func (se *ShapeEval) DMACycles(o3 int) int64 {
 
 // l3Detour bounds the latency by tile 0's fabric chain with a detour at
 // every L3 boundary where operand x (A or B), single buffered in L3,
-// changes its block (docs/search.md, "L3 detours"). It claims something
+// changes its block (docs/search.md, "L3 detours"); b2x is x's L2 buffer
+// count, and the caller has checked that x is single buffered in L3. It
+// claims something
 // only when tile 0's part holds one L2 block across x's own dim (then every
 // x2 block of tile 0 is in L3 group 0).
 //
@@ -359,8 +365,8 @@ func (se *ShapeEval) DMACycles(o3 int) int64 {
 // S-1. Where the detour is longer than those matmuls (at most their count
 // times the largest matmul of a step), the difference is claimed, at each
 // such boundary (the detours do not overlap when sP >= 2).
-func (g *geom) l3Detour(est *Estimate, l3 [3][]span, x Operand) int64 {
-	if g.sk > 1 || g.b3[x] != 1 {
+func (g *geom) l3Detour(est *Estimate, l3 [3][]span, x Operand, b2x int64) int64 {
+	if g.sk > 1 {
 		return 0
 	}
 	own, part, t2 := 0, g.mp, g.tile2[0]
@@ -395,7 +401,7 @@ func (g *geom) l3Detour(est *Estimate, l3 [3][]span, x Operand) int64 {
 	}
 	sR := S - inner // the last change of k, hence of x
 	sP := sR - 1
-	if g.b2[x] == 2 {
+	if b2x == 2 {
 		sP = sR - inner - 1
 	}
 	if sP < 2 {
@@ -428,7 +434,8 @@ func (g *geom) l3Detour(est *Estimate, l3 [3][]span, x Operand) int64 {
 
 // storeQueue bounds the latency by tile 0's fabric chain with a detour at
 // every change of the C3 visit, when A is single buffered in L3 and changes
-// at every L3 step (docs/search.md, "C store queue"). At such a boundary
+// at every L3 step (docs/search.md, "C store queue"; the caller has checked
+// the single buffer). At such a boundary
 // tile 0's last matmul is followed by the move_out of its last C2 block and
 // the DMA store of that block's group; the visit's stores are emitted in
 // group order, round-robin over the DMA engines, and the next step's first
@@ -439,7 +446,7 @@ func (g *geom) l3Detour(est *Estimate, l3 [3][]span, x Operand) int64 {
 // chain at each such boundary. Claimed only without edge tiles in M and N
 // and with equal parts (every visit has the same stores).
 func (g *geom) storeQueue(est *Estimate) int64 {
-	if g.sk > 1 || g.b3[OpA] != 1 {
+	if g.sk > 1 {
 		return 0
 	}
 	p, cfg := g.p, g.cfg

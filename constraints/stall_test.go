@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/stillwater-sc/kpuopt/kpu"
 	"github.com/stillwater-sc/kpuopt/model"
 )
 
@@ -66,43 +67,28 @@ func TestL3StallClasses(t *testing.T) {
 // exceeds the replay, on random mappings of every case (all orders, buffer
 // counts, splits and edge tiles), and the stalls are claimed on some.
 func TestStallBoundHolds(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
 	ctx := context.Background()
 	claimed := 0
-	for _, c := range stallCases {
-		cfg := preset(t, c.cfg)
-		p := Problem{Name: "t", Batch: c.b, M: c.m, N: c.n, K: c.k, DType: c.dt, OutDType: c.out}
-		sp := NewSpace(p, cfg)
-		checked := 0
-		for i := 0; i < 800 && checked < 60; i++ {
-			m := randomMapping(r, sp)
-			if Check(p, m, cfg) != nil {
-				continue
-			}
-			checked++
-			est, err := Quick(p, m, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr, err := Replay(ctx, p, m, cfg)
-			if err != nil {
-				t.Fatalf("%s %v %+v: %v", c.cfg, p, m, err)
-			}
-			if est.LowerCycles > tr.Cycles {
-				t.Errorf("%s %v %+v: bound %d (stall %d) > replay %d", c.cfg, p, m, est.LowerCycles, est.Stall, tr.Cycles)
-			}
-			if est.Stall > 0 {
-				claimed++
-			}
-			// the cutoff never drops a mapping that beats the limit
-			if w, err := ReplayWithin(ctx, p, m, cfg, tr.Cycles+1); err != nil || w.Cycles != tr.Cycles {
-				t.Errorf("%s %v %+v: replay within %d: %v (cycles %d)", c.cfg, p, m, tr.Cycles+1, err, tr.Cycles)
-			}
+	eachLegalRandomN(t, 5, 60, func(cfg *kpu.Config, p Problem, m model.Mapping) {
+		est, err := Quick(p, m, cfg)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if checked == 0 {
-			t.Errorf("%s %v: no feasible random mapping", c.cfg, p)
+		tr, err := Replay(ctx, p, m, cfg)
+		if err != nil {
+			t.Fatalf("%s %v %+v: %v", cfg.Name, p, m, err)
 		}
-	}
+		if est.LowerCycles > tr.Cycles {
+			t.Errorf("%s %v %+v: bound %d (stall %d) > replay %d", cfg.Name, p, m, est.LowerCycles, est.Stall, tr.Cycles)
+		}
+		if est.Stall > 0 {
+			claimed++
+		}
+		// the cutoff never drops a mapping that beats the limit
+		if w, err := ReplayWithin(ctx, p, m, cfg, tr.Cycles+1); err != nil || w.Cycles != tr.Cycles {
+			t.Errorf("%s %v %+v: replay within %d: %v (cycles %d)", cfg.Name, p, m, tr.Cycles+1, err, tr.Cycles)
+		}
+	})
 	if claimed == 0 {
 		t.Error("no mapping had a boundary stall: the test checks nothing")
 	}
@@ -111,40 +97,28 @@ func TestStallBoundHolds(t *testing.T) {
 // TestShapeFloor: the cheap floor never exceeds the full stall of any order
 // nor, with tile 0's fabric time, the replay.
 func TestShapeFloor(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 10))
 	ctx := context.Background()
 	claimed := 0
-	for _, c := range stallCases {
-		cfg := preset(t, c.cfg)
-		p := Problem{Name: "t", Batch: c.b, M: c.m, N: c.n, K: c.k, DType: c.dt, OutDType: c.out}
-		sp := NewSpace(p, cfg)
-		checked := 0
-		for i := 0; i < 800 && checked < 40; i++ {
-			m := randomMapping(r, sp)
-			if Check(p, m, cfg) != nil {
-				continue
-			}
-			checked++
-			stall, end := ShapeFloor(p, Shape{L3: m.L3, L2: m.L2, Split: m.Split}, cfg)
-			est, err := Quick(p, m, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if stall > est.Stall {
-				t.Errorf("%s %v %+v: floor stall %d > stall %d", c.cfg, p, m, stall, est.Stall)
-			}
-			tr, err := Replay(ctx, p, m, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if f := est.FabricBusy + stall + end; f > tr.Cycles {
-				t.Errorf("%s %v %+v: floor %d > replay %d", c.cfg, p, m, f, tr.Cycles)
-			}
-			if stall > 0 {
-				claimed++
-			}
+	eachLegalRandomN(t, 9, 40, func(cfg *kpu.Config, p Problem, m model.Mapping) {
+		stall, end := ShapeFloor(p, Shape{L3: m.L3, L2: m.L2, Split: m.Split}, cfg)
+		est, err := Quick(p, m, cfg)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		if stall > est.Stall {
+			t.Errorf("%s %v %+v: floor stall %d > stall %d", cfg.Name, p, m, stall, est.Stall)
+		}
+		tr, err := Replay(ctx, p, m, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := est.FabricBusy + stall + end; f > tr.Cycles {
+			t.Errorf("%s %v %+v: floor %d > replay %d", cfg.Name, p, m, f, tr.Cycles)
+		}
+		if stall > 0 {
+			claimed++
+		}
+	})
 	if claimed == 0 {
 		t.Error("the floor never claimed a stall: the test checks nothing")
 	}

@@ -133,6 +133,43 @@ const notClosed = -1
 
 type item struct{ lb, size int64 }
 
+// sections are the non-empty buffers of a problem on its time sections
+// (the intervals between consecutive lifetime ends): buffer k is
+// p.Buffers[orig[k]] and lives in sections [lo[k], hi[k]).
+type sections struct {
+	orig        []int
+	lo, hi      []int32
+	size, align []int64
+	nsec        int
+}
+
+func sectionsOf(p *alloc.Problem) sections {
+	var sec sections
+	var times []int64
+	for i, b := range p.Buffers {
+		if b.Size == 0 {
+			continue
+		}
+		sec.orig = append(sec.orig, i)
+		times = append(times, b.Lower, b.Upper)
+	}
+	slices.Sort(times)
+	times = slices.Compact(times)
+	idx := func(t int64) int32 { i, _ := slices.BinarySearch(times, t); return int32(i) }
+	if len(times) > 0 {
+		sec.nsec = len(times) - 1
+	}
+	n := len(sec.orig)
+	sec.lo, sec.hi = make([]int32, n), make([]int32, n)
+	sec.size, sec.align = make([]int64, n), make([]int64, n)
+	for k, i := range sec.orig {
+		b := p.Buffers[i]
+		sec.lo[k], sec.hi[k] = idx(b.Lower), idx(b.Upper)
+		sec.size[k], sec.align[k] = b.Size, b.Align()
+	}
+	return sec
+}
+
 type cand struct {
 	k     int32
 	score int
@@ -140,30 +177,15 @@ type cand struct {
 
 func newBnb(ctx context.Context, p *alloc.Problem) *bnb {
 	s := &bnb{ctx: ctx, prob: p}
-	var times []int64
-	for i, b := range p.Buffers {
-		if b.Size == 0 {
-			continue
-		}
-		s.orig = append(s.orig, i)
-		times = append(times, b.Lower, b.Upper)
-	}
-	slices.Sort(times)
-	times = slices.Compact(times)
-	idx := func(t int64) int32 { i, _ := slices.BinarySearch(times, t); return int32(i) }
+	sec := sectionsOf(p)
+	s.orig, s.nsec = sec.orig, sec.nsec
+	s.sLo, s.sHi, s.size, s.align = sec.lo, sec.hi, sec.size, sec.align
 	n := len(s.orig)
-	if len(times) > 0 {
-		s.nsec = len(times) - 1
-	}
-	s.sLo, s.sHi = make([]int32, n), make([]int32, n)
-	s.size, s.align = make([]int64, n), make([]int64, n)
 	s.twin = make([]int32, n)
 	type key struct{ lo, hi, size, align int64 }
 	last := map[key]int32{}
 	for k, i := range s.orig {
 		b := p.Buffers[i]
-		s.sLo[k], s.sHi[k] = idx(b.Lower), idx(b.Upper)
-		s.size[k], s.align[k] = b.Size, b.Align()
 		kk := key{b.Lower, b.Upper, b.Size, b.Align()}
 		if j, ok := last[kk]; ok {
 			s.twin[k] = j

@@ -81,30 +81,15 @@ type sweeper struct {
 
 func newSweeper(ctx context.Context, p *alloc.Problem) *sweeper {
 	w := &sweeper{ctx: ctx}
-	var times []int64
-	for i, b := range p.Buffers {
-		if b.Size == 0 {
-			continue
-		}
-		w.orig = append(w.orig, i)
-		times = append(times, b.Lower, b.Upper)
-	}
-	slices.Sort(times)
-	times = slices.Compact(times)
-	idx := func(t int64) int32 { i, _ := slices.BinarySearch(times, t); return int32(i) }
+	sec := sectionsOf(p)
+	w.orig, w.nsec = sec.orig, sec.nsec
+	w.lo, w.hi, w.size, w.align = sec.lo, sec.hi, sec.size, sec.align
 	n := len(w.orig)
-	if len(times) > 0 {
-		w.nsec = len(times) - 1
-	}
-	w.lo, w.hi = make([]int32, n), make([]int32, n)
-	w.size, w.align = make([]int64, n), make([]int64, n)
 	w.starts = make([][]int32, w.nsec+1)
 	w.liveIn = make([][]int32, w.nsec)
 	w.load = make([]int64, w.nsec)
 	for k, i := range w.orig {
 		b := p.Buffers[i]
-		w.lo[k], w.hi[k] = idx(b.Lower), idx(b.Upper)
-		w.size[k], w.align[k] = b.Size, b.Align()
 		w.starts[w.lo[k]] = append(w.starts[w.lo[k]], int32(k))
 		for t := w.lo[k]; t < w.hi[k]; t++ {
 			w.liveIn[t] = append(w.liveIn[t], int32(k))
