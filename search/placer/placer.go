@@ -126,7 +126,7 @@ func place(ctx context.Context, p *alloc.Problem, capacity int64, minimize bool)
 		sol.Status, sol.Offsets, sol.Peak, sol.Engine = Solved, best, peak, engine
 		return sol
 	}
-	s := newBnb(ctx, p)
+	s := newRace(ctx, p)
 	offsets := make([]int64, len(p.Buffers))
 	if !minimize {
 		sol.Engine = "branch-and-bound"

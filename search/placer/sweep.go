@@ -77,6 +77,9 @@ type sweeper struct {
 	co                 *sweepCo
 	pauseWork          int64 // under a coroutine: pause when work reaches this
 	found              bool  // under a coroutine: the search found a placement
+	// halted, when set, replaces the plain context check (the branch and
+	// bound's, see bnb.halted).
+	halted func() bool
 }
 
 func newSweeper(ctx context.Context, p *alloc.Problem) *sweeper {
@@ -155,6 +158,14 @@ func (w *sweeper) reset(c int64) {
 		}
 		w.partners(c, words)
 	}
+}
+
+// stopped reports whether the search must stop.
+func (w *sweeper) stopped() bool {
+	if w.halted != nil {
+		return w.halted()
+	}
+	return w.ctx.Err() != nil
 }
 
 func gcd(a, b int64) int64 {
@@ -277,7 +288,7 @@ func (w *sweeper) fill(ti int) bool {
 	if w.co != nil && w.work >= w.pauseWork {
 		w.co.pause()
 	}
-	if w.nodes&255 == 0 && w.ctx.Err() != nil {
+	if w.nodes&255 == 0 && w.stopped() {
 		w.abort = true
 	}
 	if w.abort {
