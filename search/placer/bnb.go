@@ -102,7 +102,12 @@ type bnb struct {
 	lbv        []int64 // scratch: lower bounds of unplaced buffers
 	isCand     []bool  // scratch: which buffers can start at the current level
 	items      []item  // scratch for bound
-	tight      []bool  // scratch: per section, no room for waste (bound)
+	tight      []bool  // per section, no room for waste (bound; valid where !dirty)
+	// dirty[t]: section t must be checked again by bound: since its last
+	// check passed, a buffer live in it was placed or unplaced, or the
+	// lower bound (lbv) of one of its unplaced buffers changed. Elsewhere
+	// the last verdict (passed, and tight[t]) still holds.
+	dirty []bool
 	reach      []bool  // scratch for ceiling
 	cands      []cand  // scratch for branching, used as a stack
 
@@ -268,6 +273,7 @@ func newBnb(ctx context.Context, p *alloc.Problem) *bnb {
 	s.lbv = make([]int64, n)
 	s.isCand = make([]bool, n)
 	s.tight = make([]bool, s.nsec)
+	s.dirty = make([]bool, s.nsec)
 	s.reach = make([]bool, s.nsec+1)
 	rng := rand.New(rand.NewPCG(uint64(n), 0x9e3779b97f4a7c15))
 	s.zob = make([]uint64, 2*n)
@@ -289,6 +295,7 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	}
 	n := len(s.orig)
 	for t := range s.top {
+		s.dirty[t] = true
 		s.top[t], s.rem[t], s.closed[t] = 0, 0, notClosed
 		s.uln[t] = int32(len(s.ul[t]))
 	}
@@ -885,20 +892,24 @@ func (s *bnb) bound(lo, hi int, L int64) bool {
 	for t := lo; t < hi; t++ {
 		for _, k := range s.startAt[t] {
 			if !s.placed[k] {
-				s.lbv[k] = s.lowest(k, L)
-				if s.lbv[k]+s.size[k] > s.capac {
+				lb := s.lowest(k, L)
+				if lb != s.lbv[k] {
+					s.lbv[k] = lb
+					s.markDirty(k)
+				}
+				if lb+s.size[k] > s.capac {
 					return false
 				}
 			}
 		}
 	}
 	for t := lo; t < hi; t++ {
-		if s.rem[t] == 0 {
+		if s.rem[t] == 0 || !s.dirty[t] {
 			continue
 		}
 		if t > lo && s.ustart[t] == 0 && s.uend[t] == 0 {
 			// Same unplaced buffers as section t-1 (same bounds): same verdict.
-			s.tight[t] = s.tight[t-1]
+			s.tight[t], s.dirty[t] = s.tight[t-1], false
 			continue
 		}
 		// One pass over the section gathers its unplaced buffers and their
@@ -934,6 +945,7 @@ func (s *bnb) bound(lo, hi int, L int64) bool {
 			}
 		}
 		if len(high) == 0 {
+			s.dirty[t] = false
 			continue
 		}
 		slices.SortFunc(high, func(a, b item) int { return cmp.Compare(b.lb, a.lb) })
@@ -944,6 +956,7 @@ func (s *bnb) bound(lo, hi int, L int64) bool {
 				return false
 			}
 		}
+		s.dirty[t] = false
 	}
 	return s.ceiling(lo, hi)
 }
@@ -1000,6 +1013,14 @@ func (s *bnb) undoClosures(mark int) {
 	s.closeTrail = s.closeTrail[:mark]
 }
 
+// markDirty marks the sections of buffer k's lifetime for bound.
+func (s *bnb) markDirty(k int32) {
+	s.ops += int64(s.sHi[k] - s.sLo[k])
+	for t := s.sLo[k]; t < s.sHi[k]; t++ {
+		s.dirty[t] = true
+	}
+}
+
 func (s *bnb) place(k int32, L int64) {
 	if s.pEnd != nil {
 		s.partnerRules(k, L)
@@ -1007,6 +1028,7 @@ func (s *bnb) place(k int32, L int64) {
 	s.placed[k] = true
 	s.off[k] = L
 	s.placeLog = append(s.placeLog, k)
+	s.markDirty(k)
 	s.ustart[s.sLo[k]]--
 	s.uend[s.sHi[k]]--
 	e := L + s.size[k]
@@ -1034,6 +1056,7 @@ func (s *bnb) unplace(k int32) {
 		s.uln[t]++ // k is still right past the prefix
 	}
 	s.placed[k] = false
+	s.markDirty(k)
 	s.ustart[s.sLo[k]]++
 	s.uend[s.sHi[k]]++
 	s.placeLog = s.placeLog[:len(s.placeLog)-1]
