@@ -66,14 +66,15 @@ type sweeper struct {
 	// that ends with it; needStart[k]: it must touch (in its first section)
 	// another buffer that starts with it. See partners.
 	needEnd, needStart []bool
-	mates              [][]int32 // for needEnd: the buffers that end with it
-	mateReach          []int64   // for needEnd: the largest size among mates
-	tried              []int32   // scratch: candidates (a stack)
-	items              []int32   // scratch (checkSection): unplaced buffers
-	gaps               []int64   // scratch (checkSection): free gaps
-	units              []int64   // per buffer, its size in units (when unit > 0)
-	deepest            int       // the latest time point any run has reached
-	work               int64     // sections checked (the cost of the search)
+	mates              [][]int32          // for needEnd: the buffers that end with it
+	mateReach          []int64            // for needEnd: the largest size among mates
+	tried              []int32            // scratch: candidates (a stack)
+	items              []int32            // scratch (checkSection): unplaced buffers
+	gaps               []int64            // scratch (checkSection): free gaps
+	units              []int64            // per buffer, its size in units (when unit > 0)
+	laterCache         map[int]*laterSums // per (ti, t), see later; cleared by reset
+	deepest            int                // the latest time point any run has reached
+	work               int64              // sections checked (the cost of the search)
 	co                 *sweepCo
 	pauseWork          int64 // under a coroutine: pause when work reaches this
 	found              bool  // under a coroutine: the search found a placement
@@ -121,6 +122,7 @@ func (w *sweeper) reset(c int64) {
 	w.capac = c
 	w.work, w.deepest = 0, 0
 	clear(w.failed)
+	w.laterCache = map[int]*laterSums{}
 	w.complete = true
 	for t, st := range w.starts[:w.nsec] {
 		if len(st) > 0 && w.load[t] != c {
@@ -215,7 +217,7 @@ func (w *sweeper) step(ti int) bool {
 		restore()
 		return false
 	}
-	if w.check(ti) && w.fill(ti) {
+	if w.check(ti, ti) && w.fill(ti) {
 		return true
 	}
 	if !w.abort {
@@ -381,7 +383,7 @@ func (w *sweeper) fillTight(ti int) bool {
 			continue
 		}
 		w.place(c.k, p)
-		if w.touching(c.k) && w.check(int(w.hi[c.k])) && w.fill(ti) {
+		if w.touching(c.k) && w.check(ti, int(w.hi[c.k])) && w.fill(ti) {
 			return true
 		}
 		w.unplace(c.k)
@@ -428,7 +430,7 @@ func (w *sweeper) fillSlack(ti int) bool {
 	slices.SortStableFunc(ps, func(x, y pos) int { return cmp.Compare(x.waste, y.waste) })
 	for _, q := range ps {
 		w.place(k, q.off)
-		if w.touching(k) && w.check(int(w.hi[k])) && w.fill(ti) {
+		if w.touching(k) && w.check(ti, int(w.hi[k])) && w.fill(ti) {
 			return true
 		}
 		w.unplace(k)
@@ -448,24 +450,27 @@ func (w *sweeper) fillSlack(ti int) bool {
 // placement as well (the next 16 and the last, as the sweep once did) took
 // 8-12 section checks per node instead of one, about four to five times the
 // time per node, for 1-5% fewer nodes (docs/alloc.md).
-func (w *sweeper) check(t int) bool {
-	return w.checkSection(min(t, w.nsec-1))
+func (w *sweeper) check(ti, t int) bool {
+	return w.checkSection(ti, min(t, w.nsec-1))
 }
 
 // checkSection: the unplaced buffers live in section t must fit the gaps
 // the placed ones leave there (see the type's comment).
-func (w *sweeper) checkSection(t int) bool {
+func (w *sweeper) checkSection(ti, t int) bool {
 	w.work++
-	var maxItem int64
-	items := w.items[:0] // the unplaced buffers live in t
-	for _, k := range w.liveIn[t] {
-		if !w.placed[k] {
+	// The unplaced buffers live in t are those that start after ti (see
+	// later) and those that start at ti and are not placed yet.
+	later := w.later(ti, t)
+	maxItem, n := later.maxItem, later.n
+	extra := w.items[:0]
+	for _, k := range w.starts[ti] {
+		if !w.placed[k] && int(w.hi[k]) > t {
 			maxItem = max(maxItem, w.size[k])
-			items = append(items, k)
+			extra = append(extra, k)
 		}
 	}
-	w.items = items
-	if len(items) == 0 {
+	w.items = extra
+	if n+len(extra) == 0 {
 		return true
 	}
 	slack := w.capac - w.load[t]
@@ -504,10 +509,9 @@ func (w *sweeper) checkSection(t int) bool {
 	}
 	// Subset sums of the unplaced sizes, in units.
 	bits := w.bits
-	clear(bits)
-	bits[0] = 1
-	top := 0 // highest reachable sum so far, in units
-	for _, k := range items {
+	copy(bits, later.bits)
+	top := later.top // highest reachable sum so far, in units
+	for _, k := range extra {
 		s := int(w.units[k])
 		top = min(top+s, len(bits)*64-1)
 		shiftOr(bits, s, top/64)
@@ -525,6 +529,44 @@ func (w *sweeper) checkSection(t int) bool {
 }
 
 // shiftOr sets bits |= bits << s, for the words up to hiWord.
+// laterSums describes the buffers live in section t that start after time
+// point ti: while the sweep is at ti, none of them is placed, so their
+// largest size, count and subset sums (in units; nil without) depend on
+// (ti, t) alone and are computed once (see later).
+type laterSums struct {
+	maxItem int64
+	n       int
+	top     int // highest sum reachable, in units
+	bits    []uint64
+}
+
+// later returns the laterSums of (ti, t), t >= ti, from the cache.
+func (w *sweeper) later(ti, t int) *laterSums {
+	key := ti*w.nsec + t
+	if c := w.laterCache[key]; c != nil {
+		return c
+	}
+	c := &laterSums{}
+	if w.unit > 0 {
+		c.bits = make([]uint64, len(w.bits))
+		c.bits[0] = 1
+	}
+	for _, k := range w.liveIn[t] {
+		if int(w.lo[k]) <= ti {
+			continue
+		}
+		c.maxItem = max(c.maxItem, w.size[k])
+		c.n++
+		if c.bits != nil {
+			s := int(w.units[k])
+			c.top = min(c.top+s, len(c.bits)*64-1)
+			shiftOr(c.bits, s, c.top/64)
+		}
+	}
+	w.laterCache[key] = c
+	return c
+}
+
 func shiftOr(bits []uint64, s, hiWord int) {
 	ws, bs := s/64, uint(s%64)
 	for i := hiWord; i >= ws; i-- {
@@ -682,8 +724,14 @@ func (w *sweeper) fits(q int32, o int64) bool {
 	if o < 0 || o+w.size[q] > w.capac || o%w.align[q] != 0 {
 		return false
 	}
-	for _, y := range w.live {
-		if w.hi[y] > w.lo[q] && w.off[y] < o+w.size[q] && o < w.off[y]+w.size[y] {
+	// The live buffers are disjoint and in offset order, so their ends are
+	// in order too: start at the first one that ends above o.
+	i, _ := slices.BinarySearchFunc(w.live, o+1, func(y int32, v int64) int { return cmp.Compare(w.off[y]+w.size[y], v) })
+	for _, y := range w.live[i:] {
+		if w.off[y] >= o+w.size[q] {
+			break
+		}
+		if w.hi[y] > w.lo[q] {
 			return false
 		}
 	}

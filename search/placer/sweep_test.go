@@ -108,7 +108,7 @@ func TestSweepChecksSound(t *testing.T) {
 				w.live = keep
 				for _, k := range w.starts[ti] {
 					w.place(k, known[w.orig[k]])
-					if !w.touching(k) || !w.check(int(w.hi[k])) {
+					if !w.touching(k) || !w.check(ti, int(w.hi[k])) {
 						t.Fatalf("%s seed %d: the known packing fails a check after buffer %d at time point %d", g.name, seed, w.orig[k], ti)
 					}
 				}
