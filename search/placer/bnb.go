@@ -1111,8 +1111,8 @@ func (s *bnb) halted() bool {
 
 // work is what the current fit has cost so far: the buffer-sections the
 // branch and bound has visited in its bounds (ops, most of its time: about
-// 4 ns each) plus sweepCheckOps per section check of the time sweep (about
-// 0.8 us each with the rest of a sweep node). It only grows, it tracks the
+// 3.3 ns each) plus sweepCheckOps per section check of the time sweep (about
+// 0.75 us each with the rest of a sweep node). It only grows, it tracks the
 // time spent within some 10% on the generated instances, and (unlike wall
 // time) it is the same on every run, so racing searches can be ranked by it
 // (see race).
@@ -1126,8 +1126,8 @@ func (s *bnb) work() int64 {
 
 // sweepCheckOps is the cost of a section check of the time sweep in
 // buffer-sections of the branch and bound (fitted on 3 s runs of the
-// generated hard instances: 4 ns and 0.8 us).
-const sweepCheckOps = 200
+// generated hard instances: 3.3 ns and 0.75 us).
+const sweepCheckOps = 225
 
 // restartBase is the node budget of the first run: about two nodes per
 // buffer, since a run that is on a good path places each buffer with little
