@@ -262,14 +262,7 @@ func TestPlaceHardHandful(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/n=%d/seed=%d", c.gen, c.n, c.seed), func(t *testing.T) {
-			gen := GeneratePerfect
-			if c.gen == "sweep" {
-				gen = GenerateSweep
-			}
-			p, _, err := gen(c.seed, c.n, 1024, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := generated(t, c.gen, c.n, c.seed)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			sol, err := Place(ctx, p, Options{Capacity: p.Capacity})
@@ -307,14 +300,7 @@ func TestRaceDeterministic(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/n=%d/seed=%d/minimize=%v", c.gen, c.n, c.seed, c.minimize), func(t *testing.T) {
-			gen := GeneratePerfect
-			if c.gen == "sweep" {
-				gen = GenerateSweep
-			}
-			p, _, err := gen(c.seed, c.n, 1024, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := generated(t, c.gen, c.n, c.seed)
 			opts := Options{Capacity: p.Capacity}
 			if c.minimize {
 				// Minimize from above: the greedy incumbent, then probes.
@@ -343,4 +329,21 @@ func TestRaceDeterministic(t *testing.T) {
 			t.Logf("engines %q", engines)
 		})
 	}
+}
+
+// generated returns the instance of the named generator (see generators)
+// on the benchmarks' grid.
+func generated(t testing.TB, name string, n int, seed uint64) *alloc.Problem {
+	t.Helper()
+	for _, g := range generators {
+		if g.name == name {
+			p, _, err := g.gen(seed, n, 1024, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+	}
+	t.Fatalf("no generator %q", name)
+	return nil
 }
