@@ -3,6 +3,7 @@ package placer
 import (
 	"cmp"
 	"context"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 
@@ -108,8 +109,15 @@ type bnb struct {
 	// lower bound (lbv) of one of its unplaced buffers changed. Elsewhere
 	// the last verdict (passed, and tight[t]) still holds.
 	dirty []bool
-	reach      []bool  // scratch for ceiling
-	cands      []cand  // scratch for branching, used as a stack
+	// Range table for the release heights (rangeTable): sp[j][i] is the
+	// highest top of the 2^j sections from lo+i, cpre the prefix counts of
+	// sections closed at the level. unplacedLife sums the lifetimes (in
+	// sections) of the unplaced buffers.
+	sp           [][]int64
+	cpre         []int32
+	unplacedLife int64
+	reach        []bool // scratch for ceiling
+	cands        []cand // scratch for branching, used as a stack
 
 	// Failed subproblems, keyed by a 128-bit hash of everything a subproblem
 	// depends on (see key); cleared for every capacity.
@@ -301,8 +309,10 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	}
 	clear(s.ustart)
 	clear(s.uend)
+	s.unplacedLife = 0
 	for k := 0; k < n; k++ {
 		s.placed[k] = false
+		s.unplacedLife += int64(s.sHi[k] - s.sLo[k])
 		s.ustart[s.sLo[k]]++
 		s.uend[s.sHi[k]]++
 		if s.size[k] > c {
@@ -870,7 +880,6 @@ func (s *bnb) maxTop(k int32) int64 {
 // above L if k cannot start at L (it waits for a support, for its twin, or
 // one of its sections is closed at L).
 func (s *bnb) lowest(k int32, L int64) int64 {
-	a := s.align[k]
 	var mt int64
 	closed := false
 	s.ops += int64(s.sHi[k] - s.sLo[k])
@@ -878,6 +887,13 @@ func (s *bnb) lowest(k int32, L int64) int64 {
 		mt = max(mt, s.top[t])
 		closed = closed || s.closed[t] == L
 	}
+	return s.release(k, L, mt, closed)
+}
+
+// release is lowest given the highest top mt over k's lifetime and whether
+// one of its sections is closed at L.
+func (s *bnb) release(k int32, L, mt int64, closed bool) int64 {
+	a := s.align[k]
 	lb := alignUp(mt, a)
 	if lb < L || lb == L && (closed || s.twin[k] >= 0 && !s.placed[s.twin[k]]) {
 		lb = alignUp(L+1, a)
@@ -885,14 +901,64 @@ func (s *bnb) lowest(k int32, L int64) int64 {
 	return lb
 }
 
+// rangeTable prepares lowestFast for the sections [lo, hi) at level L: a
+// sparse table of the section tops (the maximum over any range in two
+// lookups) and prefix counts of the sections closed at L. It pays where the
+// unplaced lifetimes add up to more than its size.
+func (s *bnb) rangeTable(lo, hi int, L int64) {
+	n := hi - lo
+	if s.sp == nil {
+		s.sp = make([][]int64, bits.Len(uint(s.nsec)))
+		for j := range s.sp {
+			s.sp[j] = make([]int64, s.nsec)
+		}
+		s.cpre = make([]int32, s.nsec+1)
+	}
+	copy(s.sp[0][:n], s.top[lo:hi])
+	for j := 1; 1<<j <= n; j++ {
+		prev, cur, h := s.sp[j-1], s.sp[j], 1<<(j-1)
+		for i := 0; i+1<<j <= n; i++ {
+			cur[i] = max(prev[i], prev[i+h])
+		}
+		s.ops += int64(n)
+	}
+	for i := 0; i < n; i++ {
+		c := s.cpre[i]
+		if s.closed[lo+i] == L {
+			c++
+		}
+		s.cpre[i+1] = c
+	}
+	s.ops += int64(n)
+}
+
+// lowestFast is lowest through the table rangeTable built for [lo, hi).
+func (s *bnb) lowestFast(k int32, L int64, lo int) int64 {
+	a, b := int(s.sLo[k])-lo, int(s.sHi[k])-lo
+	j := bits.Len(uint(b-a)) - 1
+	mt := max(s.sp[j][a], s.sp[j][b-1<<j])
+	s.ops++
+	return s.release(k, L, mt, s.cpre[b] != s.cpre[a])
+}
+
 // bound checks, for every section of [lo, hi), that the unplaced buffers live
 // in it fit between their lower bounds and the capacity: for every height h,
 // the buffers whose offset is at least h must fit in [h, C).
 func (s *bnb) bound(lo, hi int, L int64) bool {
+	n := hi - lo
+	table := s.unplacedLife > int64(2*n*bits.Len(uint(n)))
+	if table {
+		s.rangeTable(lo, hi, L)
+	}
 	for t := lo; t < hi; t++ {
 		for _, k := range s.startAt[t] {
 			if !s.placed[k] {
-				lb := s.lowest(k, L)
+				var lb int64
+				if table {
+					lb = s.lowestFast(k, L, lo)
+				} else {
+					lb = s.lowest(k, L)
+				}
 				if lb != s.lbv[k] {
 					s.lbv[k] = lb
 					s.markDirty(k)
@@ -1029,6 +1095,7 @@ func (s *bnb) place(k int32, L int64) {
 	s.off[k] = L
 	s.placeLog = append(s.placeLog, k)
 	s.markDirty(k)
+	s.unplacedLife -= int64(s.sHi[k] - s.sLo[k])
 	s.ustart[s.sLo[k]]--
 	s.uend[s.sHi[k]]--
 	e := L + s.size[k]
@@ -1057,6 +1124,7 @@ func (s *bnb) unplace(k int32) {
 	}
 	s.placed[k] = false
 	s.markDirty(k)
+	s.unplacedLife += int64(s.sHi[k] - s.sLo[k])
 	s.ustart[s.sLo[k]]++
 	s.uend[s.sHi[k]]++
 	s.placeLog = s.placeLog[:len(s.placeLog)-1]
@@ -1110,24 +1178,28 @@ func (s *bnb) halted() bool {
 }
 
 // work is what the current fit has cost so far: the buffer-sections the
-// branch and bound has visited in its bounds (ops, most of its time: about
-// 3.3 ns each) plus sweepCheckOps per section check of the time sweep (about
-// 0.75 us each with the rest of a sweep node). It only grows, it tracks the
-// time spent within some 10% on the generated instances, and (unlike wall
-// time) it is the same on every run, so racing searches can be ranked by it
-// (see race).
+// branch and bound has visited in its bounds (ops: about 5.2 ns each, with
+// the range tables), nodeOps per node of the branch and bound (the rest of a
+// node), and sweepCheckOps per section check of the time sweep (with the
+// rest of a sweep node). It only grows, it tracks the time spent within some
+// 10% on the generated instances, and (unlike wall time) it is the same on
+// every run, so racing searches can be ranked by it (see race).
 func (s *bnb) work() int64 {
-	w := s.ops - s.fitOps
+	w := s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit)
 	if s.sweep != nil {
 		w += sweepCheckOps * s.sweep.work
 	}
 	return w
 }
 
-// sweepCheckOps is the cost of a section check of the time sweep in
-// buffer-sections of the branch and bound (fitted on 3 s runs of the
-// generated hard instances: 3.3 ns and 0.75 us).
-const sweepCheckOps = 225
+// nodeOps and sweepCheckOps convert a node of the branch and bound (beyond
+// its ops) and a section check of the time sweep into ops (fitted on 3 s runs
+// of the generated hard instances: 5.2 ns per op, 1.9 us per node, 0.68 us
+// per check).
+const (
+	nodeOps       = 365
+	sweepCheckOps = 130
+)
 
 // restartBase is the node budget of the first run: about two nodes per
 // buffer, since a run that is on a good path places each buffer with little
