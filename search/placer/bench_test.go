@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,32 +36,38 @@ func benchHard(b *testing.B, seeds []uint64) {
 					b.Fatal(err)
 				}
 				b.Run(fmt.Sprintf("%s/n=%d/seed=%d", g.name, n, seed), func(b *testing.B) {
-					var nodes int64
-					var bySweep float64
-					for i := 0; i < b.N; i++ {
-						ctx, cancel := context.WithTimeout(context.Background(), *hardLimit)
-						sol, err := Place(ctx, p, Options{Capacity: p.Capacity})
-						cancel()
-						if err != nil {
-							b.Fatal(err)
-						}
-						switch {
-						case sol.Status != Solved:
-							b.Errorf("status %s after %v (%d nodes)", sol.Status, sol.Elapsed, sol.Nodes)
-						case sol.Elapsed > 5*time.Second:
-							b.Errorf("solved in %v (%d nodes): over the 5 s target", sol.Elapsed, sol.Nodes)
-						}
-						nodes = sol.Nodes
-						if sol.Engine == "time-sweep" {
-							bySweep = 1
-						}
-					}
-					b.ReportMetric(float64(nodes), "nodes")
-					b.ReportMetric(bySweep, "by-sweep")
+					solveHard(b, p)
 				})
 			}
 		}
 	}
+}
+
+// solveHard solves p at its capacity under -hard-limit and reports an error
+// when it is not solved, or solved in more than 5 s.
+func solveHard(b *testing.B, p *alloc.Problem) {
+	var nodes int64
+	var bySweep float64
+	for i := 0; i < b.N; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), *hardLimit)
+		sol, err := Place(ctx, p, Options{Capacity: p.Capacity})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		switch {
+		case sol.Status != Solved:
+			b.Errorf("status %s after %v (%d nodes)", sol.Status, sol.Elapsed, sol.Nodes)
+		case sol.Elapsed > 5*time.Second:
+			b.Errorf("solved in %v (%d nodes): over the 5 s target", sol.Elapsed, sol.Nodes)
+		}
+		nodes = sol.Nodes
+		if strings.HasPrefix(sol.Engine, "time-sweep") {
+			bySweep = 1
+		}
+	}
+	b.ReportMetric(float64(nodes), "nodes")
+	b.ReportMetric(bySweep, "by-sweep")
 }
 
 func seedRange(lo, hi uint64) []uint64 {
@@ -97,6 +104,31 @@ func BenchmarkHardShort(b *testing.B) {
 						}
 					}
 				})
+			}
+		}
+	}
+}
+
+// BenchmarkHardPeak: the n = 150 and 450 instances of both generators,
+// seeds 1-10, with 5% and 20% of the buffers away from one time dropped
+// (DropAwayFromPeak): 100% load at that time only. Same limits and targets
+// as BenchmarkHard.
+//
+//	go test -run ^$ -bench HardPeak -benchtime 1x -hard-limit 10s ./search/placer
+func BenchmarkHardPeak(b *testing.B) {
+	for _, frac := range []float64{0.05, 0.2} {
+		for _, g := range generators {
+			for _, n := range []int{150, 450} {
+				for _, seed := range seedRange(1, 10) {
+					full, _, err := g.gen(seed, n, 1024, 64)
+					if err != nil {
+						b.Fatal(err)
+					}
+					p, _ := DropAwayFromPeak(full, seed, frac)
+					b.Run(fmt.Sprintf("drop=%g/%s/n=%d/seed=%d", frac, g.name, n, seed), func(b *testing.B) {
+						solveHard(b, p)
+					})
+				}
 			}
 		}
 	}

@@ -83,3 +83,30 @@ func rectProblem(rng *rand.Rand, rects []rect, grid int, unit int64) (*alloc.Pro
 	}
 	return p, offsets
 }
+
+// DropAwayFromPeak returns a copy of p without a fraction frac of the
+// buffers that are not live at one time drawn from the seed. Applied to a
+// perfect packing, the load stays 100% of the capacity at that time (the
+// peak) and drops elsewhere, so the result still fits exactly its capacity
+// (the packing's own offsets, restricted to the buffers kept) and one byte
+// less is infeasible, but the slack left elsewhere takes away the
+// exactness that the time sweep and the partner rules use. It also returns,
+// for each kept buffer, its index in p.
+func DropAwayFromPeak(p *alloc.Problem, seed uint64, frac float64) (*alloc.Problem, []int) {
+	rng := rand.New(rand.NewPCG(seed, 0x7065616b))
+	var end int64
+	for _, b := range p.Buffers {
+		end = max(end, b.Upper)
+	}
+	peak := rng.Int64N(max(1, end))
+	q := &alloc.Problem{Capacity: p.Capacity}
+	var kept []int
+	for i, b := range p.Buffers {
+		if (b.Lower > peak || b.Upper <= peak) && rng.Float64() < frac {
+			continue
+		}
+		q.Buffers = append(q.Buffers, b)
+		kept = append(kept, i)
+	}
+	return q, kept
+}

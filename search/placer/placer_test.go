@@ -347,3 +347,63 @@ func generated(t testing.TB, name string, n int, seed uint64) *alloc.Problem {
 	t.Fatalf("no generator %q", name)
 	return nil
 }
+
+// DropAwayFromPeak keeps a legal exact packing with 100% load at one time
+// only; the search solves an easy one, and one byte less is infeasible.
+func TestDropAwayFromPeak(t *testing.T) {
+	for _, g := range generators {
+		for seed := uint64(1); seed <= 5; seed++ {
+			full, offs, err := g.gen(seed, 150, 1024, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, kept := DropAwayFromPeak(full, seed, 0.2)
+			if len(p.Buffers) >= len(full.Buffers) || len(p.Buffers) != len(kept) {
+				t.Fatalf("%s seed %d: kept %d of %d buffers", g.name, seed, len(p.Buffers), len(full.Buffers))
+			}
+			known := make([]int64, len(kept))
+			for i, j := range kept {
+				known[i] = offs[j]
+			}
+			if err := p.Check(known, p.Capacity); err != nil {
+				t.Fatalf("%s seed %d: the kept packing is illegal: %v", g.name, seed, err)
+			}
+			if load, _ := p.PeakLoad(); load != p.Capacity {
+				t.Errorf("%s seed %d: peak load %d, want %d", g.name, seed, load, p.Capacity)
+			}
+			var slack bool
+			for _, l := range loads(p) {
+				slack = slack || l < p.Capacity
+			}
+			if !slack {
+				t.Errorf("%s seed %d: no time with slack", g.name, seed)
+			}
+		}
+	}
+	p, _ := DropAwayFromPeak(generated(t, "cut", 150, 1), 1, 0.2)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sol, err := Place(ctx, p, Options{Capacity: p.Capacity})
+	if err != nil || sol.Status != Solved {
+		t.Fatalf("status %s, err %v, want solved", sol.Status, err)
+	}
+	sol, err = Place(ctx, p, Options{Capacity: p.Capacity - 1})
+	if err != nil || sol.Status != Infeasible {
+		t.Fatalf("one byte short: status %s, err %v, want infeasible", sol.Status, err)
+	}
+}
+
+// loads returns the load at every time step of p.
+func loads(p *alloc.Problem) []int64 {
+	var end int64
+	for _, b := range p.Buffers {
+		end = max(end, b.Upper)
+	}
+	l := make([]int64, end)
+	for _, b := range p.Buffers {
+		for t := b.Lower; t < b.Upper; t++ {
+			l[t] += b.Size
+		}
+	}
+	return l
+}
