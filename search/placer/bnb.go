@@ -83,6 +83,7 @@ type bnb struct {
 	placed []bool
 	off    []int64
 	top    []int64 // per section: highest end of a placed buffer
+	topBuf []int32 // per section: the placed buffer that ends at top (-1: none)
 	rem    []int64 // per section: total size of unplaced buffers
 	// Per section, ul[t][:uln[t]] are the unplaced buffers live in t (in
 	// no particular order); place swaps a buffer past the end, unplace
@@ -97,7 +98,7 @@ type bnb struct {
 	ustart, uend []int32
 	closed       []int64 // per section: level at which it is closed (notClosed: none)
 
-	topTrail   []int64 // old tops, pushed by place, popped by unplace
+	topTrail   []int64 // old tops and top buffers (pairs), pushed by place, popped by unplace
 	closeTrail []int64 // (section, old closed level) pairs
 	placeLog   []int32 // placed buffers in order, to unwind a failed conjunction
 	lbv        []int64 // scratch: lower bounds of unplaced buffers
@@ -276,6 +277,7 @@ func newBnb(ctx context.Context, p *alloc.Problem) *bnb {
 	s.placed = make([]bool, n)
 	s.off = make([]int64, n)
 	s.top = make([]int64, s.nsec)
+	s.topBuf = make([]int32, s.nsec)
 	s.rem = make([]int64, s.nsec)
 	s.closed = make([]int64, s.nsec)
 	s.lbv = make([]int64, n)
@@ -304,7 +306,7 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	n := len(s.orig)
 	for t := range s.top {
 		s.dirty[t] = true
-		s.top[t], s.rem[t], s.closed[t] = 0, 0, notClosed
+		s.top[t], s.rem[t], s.closed[t], s.topBuf[t] = 0, 0, notClosed, -1
 		s.uln[t] = int32(len(s.ul[t]))
 	}
 	clear(s.ustart)
@@ -497,13 +499,8 @@ func (s *bnb) key(lo, hi int, L int64) [2]uint64 {
 func (s *bnb) partnerState(t int) uint64 {
 	const m = 0xc2b2ae3d27d4eb4f
 	var v uint64
-	if L := s.top[t]; L > 0 {
-		for _, j := range s.live[t] {
-			if s.placed[j] && s.off[j]+s.size[j] == L {
-				v = uint64(s.sLo[j])<<32 | uint64(s.sHi[j]) | 1<<62
-				break
-			}
-		}
+	if j := s.topBuf[t]; j >= 0 {
+		v = uint64(s.sLo[j])<<32 | uint64(s.sHi[j]) | 1<<62
 	}
 	if s.reqEndLvl[t] == s.top[t] {
 		v ^= uint64(s.reqEndHi[t]+1) * m
@@ -698,7 +695,7 @@ func (s *bnb) markCandidates(lo, hi int, L int64, useLB bool) {
 	for t := lo; t < hi; t++ {
 		s.ops += int64(len(s.startAt[t]))
 		for _, k := range s.startAt[t] {
-			s.isCand[k] = s.candidate(k, L) && (!useLB || s.lbv[k] <= L)
+			s.isCand[k] = (!useLB || s.lbv[k] <= L) && s.candidate(k, L)
 		}
 	}
 }
@@ -1100,8 +1097,8 @@ func (s *bnb) place(k int32, L int64) {
 	s.uend[s.sHi[k]]--
 	e := L + s.size[k]
 	for t := s.sLo[k]; t < s.sHi[k]; t++ {
-		s.topTrail = append(s.topTrail, s.top[t])
-		s.top[t] = e
+		s.topTrail = append(s.topTrail, s.top[t], int64(s.topBuf[t]))
+		s.top[t], s.topBuf[t] = e, k
 		s.rem[t] -= s.size[k]
 		ul := s.ul[t]
 		i, last := s.upos[s.uposBase[k]+t-s.sLo[k]], s.uln[t]-1
@@ -1117,8 +1114,8 @@ func (s *bnb) place(k int32, L int64) {
 func (s *bnb) unplace(k int32) {
 	for t := s.sHi[k] - 1; t >= s.sLo[k]; t-- {
 		n := len(s.topTrail)
-		s.top[t] = s.topTrail[n-1]
-		s.topTrail = s.topTrail[:n-1]
+		s.top[t], s.topBuf[t] = s.topTrail[n-2], int32(s.topTrail[n-1])
+		s.topTrail = s.topTrail[:n-2]
 		s.rem[t] += s.size[k]
 		s.uln[t]++ // k is still right past the prefix
 	}
