@@ -527,10 +527,14 @@ func (s *bnb) search(lo, hi int, L int64) bool {
 	defer s.undoClosures(cmark)
 	// Close, without branching, every open section no buffer can start in at
 	// L; closing one can empty another and changes the bounds, so repeat
-	// until nothing changes. The first pass (fresh == false) runs before the
-	// bounds exist and uses the plain candidate test.
-	s.markCandidates(lo, hi, L, false)
-	for fresh := false; ; fresh = true {
+	// until nothing changes. (The bound and the closures only ever tighten
+	// each other, so the order reaches the same state; bounding first
+	// spares a pass of the plain candidate test.)
+	if !s.bound(lo, hi, L) {
+		return false
+	}
+	s.markCandidates(lo, hi, L, true)
+	for {
 		closedAny := false
 		for changed := true; changed; {
 			changed = false
@@ -543,7 +547,7 @@ func (s *bnb) search(lo, hi int, L int64) bool {
 				}
 			}
 		}
-		if fresh && !closedAny {
+		if !closedAny {
 			break
 		}
 		if !s.bound(lo, hi, L) {
