@@ -2,6 +2,7 @@ package kpu
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -18,12 +19,7 @@ import (
 // Values that merely lie outside the machine (negative, too large for a
 // unit) are left to Simulate's checks, which know the capacities.
 func checkArithmetic(p *Program) error {
-	names := make([]string, 0, len(p.Tensors))
-	for n := range p.Tensors {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(p.Tensors)) {
 		t := p.Tensors[name]
 		if err := accessArithmetic("", t.Access(), t.DType); err != nil {
 			return fmt.Errorf("tensor %q: %w", name, err)

@@ -118,13 +118,14 @@ func TestSolveGraphSimulate(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	var rep struct {
+	// The report, with and without resident tensors.
+	type simReport struct {
 		Optimal struct {
 			Predicted struct {
 				Latency int64 `json:"latency_cycles"`
 				DRAM    int64 `json:"dram_bytes"`
 			} `json:"predicted"`
-			Resident []any `json:"resident"`
+			Resident []json.RawMessage `json:"resident"`
 			Ops      []struct {
 				Predicted struct {
 					Latency int64 `json:"latency_cycles"`
@@ -139,6 +140,7 @@ func TestSolveGraphSimulate(t *testing.T) {
 			Spans      []int64 `json:"op_span_cycles"`
 		} `json:"simulated"`
 	}
+	var rep simReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -168,19 +170,7 @@ func TestSolveGraphSimulate(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	var res struct {
-		Optimal struct {
-			Predicted struct {
-				Latency int64 `json:"latency_cycles"`
-				DRAM    int64 `json:"dram_bytes"`
-			} `json:"predicted"`
-			Resident []json.RawMessage `json:"resident"`
-		}
-		Simulated map[string]struct {
-			Latency int64 `json:"latency_cycles"`
-			DRAM    int64 `json:"dram_bytes"`
-		} `json:"simulated"`
-	}
+	var res simReport
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, out)
 	}

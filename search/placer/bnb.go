@@ -150,7 +150,7 @@ type bnb struct {
 	cancel   context.CancelFunc
 	fitStart int64
 	sweepFit int64
-	ops      int64 // buffer-sections visited by bound, lowest and markCandidates
+	ops      int64 // buffer-sections visited by the bound's passes (see work)
 	fitOps   int64 // ops at the start of the current fit
 }
 
@@ -533,7 +533,7 @@ func (s *bnb) search(lo, hi int, L int64) bool {
 	if !s.bound(lo, hi, L) {
 		return false
 	}
-	s.markCandidates(lo, hi, L, true)
+	s.markCandidates(lo, hi, L)
 	for {
 		closedAny := false
 		for changed := true; changed; {
@@ -553,7 +553,7 @@ func (s *bnb) search(lo, hi int, L int64) bool {
 		if !s.bound(lo, hi, L) {
 			return false
 		}
-		s.markCandidates(lo, hi, L, true)
+		s.markCandidates(lo, hi, L)
 	}
 	// Independent parts: a section boundary no unplaced buffer crosses splits
 	// the problem; solve the parts one after the other and never revisit a
@@ -693,13 +693,13 @@ func (s *bnb) open(t int, L int64) bool {
 }
 
 // markCandidates records in isCand which unplaced buffers of [lo, hi) can
-// start at L; with useLB, only those whose lower bound from the last bound
-// call allows L. close keeps it up to date.
-func (s *bnb) markCandidates(lo, hi int, L int64, useLB bool) {
+// start at L: those whose lower bound from the last bound call allows L (a
+// cheap test, first) and that pass candidate. close keeps it up to date.
+func (s *bnb) markCandidates(lo, hi int, L int64) {
 	for t := lo; t < hi; t++ {
 		s.ops += int64(len(s.startAt[t]))
 		for _, k := range s.startAt[t] {
-			s.isCand[k] = (!useLB || s.lbv[k] <= L) && s.candidate(k, L)
+			s.isCand[k] = s.lbv[k] <= L && s.candidate(k, L)
 		}
 	}
 }
@@ -1238,9 +1238,10 @@ const sweepSlackPerNode = 20
 
 // sweepWorkPerNode converts branch-and-bound nodes into the time sweep's work
 // units (sections checked). Measured on the sweep-generated instances (n =
-// 300 and 450), a node of the branch and bound takes about 40 us and a
-// section check about 0.4 us: at f = 0.75 the two searches get about the same
-// time. (120 lost three instances at n = 450 to the 5 s target, and 20 with
+// 300 and 450) before the nodes of both searches were made cheaper, a node
+// of the branch and bound took about 40 us and a section check about 0.4 us:
+// at f = 0.75 the two searches got about the same time (the share was kept
+// when both got cheaper; see docs/alloc.md). (120 lost three instances at n = 450 to the 5 s target, and 20 with
 // f instead of f squared, the earlier share, left the sweep a fifth of the
 // time where it is the engine that finishes.)
 const sweepWorkPerNode = 160

@@ -114,9 +114,6 @@ func (r *race) fit(c int64, offsets []int64) bool {
 	if win < 0 {
 		r.abort = true
 		r.outOfBudget = r.ctx.Err() == nil && res[0].outOfBudget && res[1].outOfBudget
-		if r.ctx.Err() != nil {
-			r.outOfBudget = false
-		}
 		return false
 	}
 	r.abort, r.outOfBudget = false, false

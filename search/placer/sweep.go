@@ -196,17 +196,7 @@ func (w *sweeper) step(ti int) bool {
 		return true
 	}
 	w.deepest = max(w.deepest, ti)
-	// Buffers ending at ti leave the live set (kept in offset order).
-	var gone []int32
-	keep := w.live[:0]
-	for _, k := range w.live {
-		if int(w.hi[k]) <= ti {
-			gone = append(gone, k)
-		} else {
-			keep = append(keep, k)
-		}
-	}
-	w.live = keep
+	gone := w.leave(ti)
 	restore := func() {
 		for _, k := range gone {
 			w.insert(k)
@@ -225,6 +215,21 @@ func (w *sweeper) step(ti int) bool {
 	}
 	restore()
 	return false
+}
+
+// leave takes the buffers that end at or before time point ti out of the
+// live set (kept in offset order) and returns them.
+func (w *sweeper) leave(ti int) (gone []int32) {
+	keep := w.live[:0]
+	for _, k := range w.live {
+		if int(w.hi[k]) <= ti {
+			gone = append(gone, k)
+		} else {
+			keep = append(keep, k)
+		}
+	}
+	w.live = keep
+	return gone
 }
 
 // key hashes the state at the start of time point ti: the point and the

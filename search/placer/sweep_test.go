@@ -99,13 +99,7 @@ func TestSweepChecksSound(t *testing.T) {
 			w := newSweeper(context.Background(), p)
 			w.reset(p.Capacity)
 			for ti := 0; ti < w.nsec; ti++ {
-				keep := w.live[:0]
-				for _, k := range w.live {
-					if int(w.hi[k]) > ti {
-						keep = append(keep, k)
-					}
-				}
-				w.live = keep
+				w.leave(ti)
 				for _, k := range w.starts[ti] {
 					w.place(k, known[w.orig[k]])
 					if !w.touching(k) || !w.check(ti, int(w.hi[k])) {
@@ -177,13 +171,7 @@ func TestTouchingAgreesWithFullCheck(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(seed, 9))
 			for ti := 0; ti < w.nsec; ti++ {
-				keep := w.live[:0]
-				for _, k := range w.live {
-					if int(w.hi[k]) > ti {
-						keep = append(keep, k)
-					}
-				}
-				w.live = keep
+				w.leave(ti)
 				order := slices.Clone(w.starts[ti])
 				rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 				for _, k := range order {
