@@ -14,6 +14,9 @@ import (
 // hardLimit is the time limit per instance in the hard benchmarks.
 var hardLimit = flag.Duration("hard-limit", 30*time.Second, "time limit per instance in BenchmarkHard")
 
+// hardSeeds overrides the seed range of BenchmarkHard, as "lo-hi".
+var hardSeeds = flag.String("hard-seeds", "1-50", "seed range lo-hi of BenchmarkHard")
+
 // generator makes a perfectly packed problem (100% load at every time) from a
 // seed; both constructions are used for the hard-instance benchmarks.
 type generator struct {
@@ -78,12 +81,18 @@ func seedRange(lo, hi uint64) []uint64 {
 	return s
 }
 
-// BenchmarkHard: seeds 1-50 at n = 150, 300, 450, for both generators
+// BenchmarkHard: seeds 1-50 (-hard-seeds) at n = 150, 300, 450, for both generators
 // ("cut": GeneratePerfect, "sweep": GenerateSweep).
 //
 //	go test -run ^$ -bench Hard -benchtime 1x ./search/placer
 //	go test -run ^$ -bench 'Hard/sweep/n=450' -benchtime 1x ./search/placer
-func BenchmarkHard(b *testing.B) { benchHard(b, seedRange(1, 50)) }
+func BenchmarkHard(b *testing.B) {
+	var lo, hi uint64
+	if _, err := fmt.Sscanf(*hardSeeds, "%d-%d", &lo, &hi); err != nil || lo > hi {
+		b.Fatalf("-hard-seeds %q: want lo-hi", *hardSeeds)
+	}
+	benchHard(b, seedRange(lo, hi))
+}
 
 // BenchmarkHardShort proves the same instances infeasible one byte short.
 func BenchmarkHardShort(b *testing.B) {

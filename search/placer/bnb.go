@@ -64,8 +64,9 @@ type bnb struct {
 	nsec    int
 
 	prob    *alloc.Problem
-	sweep   *sweeper // the time sweep, run between restarts (see fit)
-	foundBy string   // the engine that found the last placement
+	sweep   *sweeper   // the depth-first time sweep, run between restarts (see fit)
+	sweeps  []*sweeper // sweep and the restarting time sweep
+	foundBy string     // the engine that found the last placement
 
 	// Partner rules (partnerRules): the flags for the current capacity (nil:
 	// none), and per section the level at which the next buffer must end
@@ -331,11 +332,19 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	}
 	s.topTrail, s.closeTrail, s.placeLog = s.topTrail[:0], s.closeTrail[:0], s.placeLog[:0]
 	clear(s.failed)
-	if s.sweep == nil {
+	if s.sweeps == nil {
+		// Two time sweeps: one depth-first search, and one that restarts
+		// with growing budgets and shuffled candidate orders (see
+		// sweeper.run).
 		s.sweep = newSweeper(s.ctx, s.prob)
+		again := newSweeper(s.ctx, s.prob)
+		again.restartBase = sweepRestartBase(len(again.orig))
+		s.sweeps = []*sweeper{s.sweep, again}
 	}
-	s.sweep.ctx, s.sweep.halted = s.ctx, s.halted
-	s.sweep.reset(c)
+	for _, w := range s.sweeps {
+		w.ctx, w.halted = s.ctx, s.halted
+		w.reset(c)
+	}
 	s.fitStart, s.sweepFit, s.fitOps = s.nodes, 0, s.ops
 	s.pEnd, s.pStart = s.sweep.needEnd, s.sweep.needStart
 	if s.pEnd != nil {
@@ -359,12 +368,14 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 			}
 		}
 	}
-	sweepDone := false
+	sweepDone := make([]bool, len(s.sweeps))
 	var bnbNodes int64
-	var co *sweepCo
+	cos := make([]*sweepCo, len(s.sweeps))
 	defer func() {
-		if co != nil {
-			co.stop()
+		for _, co := range cos {
+			if co != nil {
+				co.stop()
+			}
 		}
 	}()
 	s.foundBy = "branch-and-bound"
@@ -393,45 +404,47 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 			return false
 		}
 		bnbNodes += s.nodes - before
-		// The time sweep runs until its work (sections checked) catches
+		// Each time sweep runs until its work (sections checked) catches
 		// up with its share of the branch and bound's nodes
 		// (sweepShare): on some instances one
 		// engine is far better than the other, and counting work, not
 		// time, keeps the answer repeatable.
-		// It is one deterministic depth-first search that pauses when its
-		// work reaches its share and resumes at the next turn (a coroutine:
-		// never running at the same time as the branch and bound).
-		for !sweepDone && s.sweep.work < s.sweepShare(bnbNodes) {
-			w := s.sweep
-			if co == nil {
-				co = startSweep(w)
-			}
-			wBefore := w.nodes
-			finished := co.step(s.sweepShare(bnbNodes) - w.work)
-			s.nodes += w.nodes - wBefore
-			s.sweepFit += w.nodes - wBefore
-			if !finished {
-				continue
-			}
-			co = nil
-			if w.found {
-				s.foundBy = "time-sweep"
-				for i := range offsets {
-					offsets[i] = 0
+		// Each is a deterministic search that pauses when its work
+		// reaches its share and resumes at the next turn (a coroutine:
+		// never running at the same time as the branch and bound or the
+		// other sweep).
+		for i, w := range s.sweeps {
+			for !sweepDone[i] && w.work < s.sweepShare(i, bnbNodes) {
+				if cos[i] == nil {
+					cos[i] = startSweep(w)
 				}
-				for k, i := range w.orig {
-					offsets[i] = w.off[k]
+				wBefore := w.nodes
+				finished := cos[i].step(s.sweepShare(i, bnbNodes) - w.work)
+				s.nodes += w.nodes - wBefore
+				s.sweepFit += w.nodes - wBefore
+				if !finished {
+					continue
 				}
-				return true
+				cos[i] = nil
+				if w.found {
+					s.foundBy = "time-sweep"
+					for j := range offsets {
+						offsets[j] = 0
+					}
+					for k, j := range w.orig {
+						offsets[j] = w.off[k]
+					}
+					return true
+				}
+				if s.ctx.Err() != nil {
+					s.abort = true
+					return false
+				}
+				// The sweep ran out of branches. Even when it is complete
+				// (every start tight) its failure is not taken as the answer:
+				// the proofs come from the branch and bound alone.
+				sweepDone[i] = true
 			}
-			if s.ctx.Err() != nil {
-				s.abort = true
-				return false
-			}
-			// The sweep ran out of branches. Even when it is complete
-			// (every start tight) its failure is not taken as the answer:
-			// the proofs come from the branch and bound alone.
-			sweepDone = true
 		}
 	}
 	for i := range offsets {
@@ -1187,8 +1200,8 @@ func (s *bnb) halted() bool {
 // every run, so racing searches can be ranked by it (see race).
 func (s *bnb) work() int64 {
 	w := s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit)
-	if s.sweep != nil {
-		w += sweepCheckOps * s.sweep.work
+	for _, sw := range s.sweeps {
+		w += sweepCheckOps * sw.work
 	}
 	return w
 }
@@ -1223,13 +1236,27 @@ var restartBase = func(n int) int64 { return int64(2*n + 64) }
 // a few places for the largest starting buffer, see fillSlack), and it gets
 // 20 f checks per node, at least the floor: on the MiniMalloc files (slack
 // everywhere) the larger share only slowed the branch and bound down.
-func (s *bnb) sweepShare(bnbNodes int64) int64 {
+//
+// Sweep i = 0 is the depth-first one; the restarting sweep (i = 1) gets the
+// same share less the floor, so it costs nothing where the sweeps stay stuck
+// early and doubles the sweep's time where they get far.
+func (s *bnb) sweepShare(i int, bnbNodes int64) int64 {
 	w := s.sweep
-	f := min(1, float64(w.deepest+1)/float64(max(1, w.nsec)))
-	if !w.complete {
-		return int64(float64(bnbNodes) * max(sweepWorkFloor, sweepSlackPerNode*f))
+	deepest := 0
+	for _, sw := range s.sweeps {
+		deepest = max(deepest, sw.deepest)
 	}
-	return int64(float64(bnbNodes) * max(sweepWorkFloor, sweepWorkPerNode*f*f))
+	f := min(1, float64(deepest+1)/float64(max(1, w.nsec)))
+	per := sweepSlackPerNode * f
+	if w.complete {
+		per = sweepWorkPerNode * f * f
+	}
+	if i > 0 {
+		// The restarting sweep gets only what the depth-first one gets
+		// above the floor: nothing where the sweeps stay stuck early.
+		return int64(float64(bnbNodes) * max(0, per-sweepWorkFloor))
+	}
+	return int64(float64(bnbNodes) * max(sweepWorkFloor, per))
 }
 
 // sweepSlackPerNode is the share per node and unit of f of a sweep that is
