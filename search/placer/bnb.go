@@ -1239,7 +1239,8 @@ var restartBase = func(n int) int64 { return int64(2*n + 64) }
 //
 // Sweep i = 0 is the depth-first one; the restarting sweep (i = 1) gets the
 // same share less the floor, so it costs nothing where the sweeps stay stuck
-// early and doubles the sweep's time where they get far.
+// early and doubles the sweep's time where they get far, and nothing at all
+// where some time point has slack.
 func (s *bnb) sweepShare(i int, bnbNodes int64) int64 {
 	w := s.sweep
 	deepest := 0
@@ -1253,7 +1254,12 @@ func (s *bnb) sweepShare(i int, bnbNodes int64) int64 {
 	}
 	if i > 0 {
 		// The restarting sweep gets only what the depth-first one gets
-		// above the floor: nothing where the sweeps stay stuck early.
+		// above the floor: nothing where the sweeps stay stuck early, and
+		// nothing where the sweep is not complete (on the MiniMalloc files
+		// it only took time from the branch and bound).
+		if !w.complete {
+			return 0
+		}
 		return int64(float64(bnbNodes) * max(0, per-sweepWorkFloor))
 	}
 	return int64(float64(bnbNodes) * max(sweepWorkFloor, per))
