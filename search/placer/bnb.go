@@ -64,9 +64,8 @@ type bnb struct {
 	nsec    int
 
 	prob    *alloc.Problem
-	sweep   *sweeper   // the depth-first time sweep, run between restarts (see fit)
-	sweeps  []*sweeper // sweep and the restarting time sweep
-	foundBy string     // the engine that found the last placement
+	sweep   *sweeper // the time sweep, run between restarts (see fit)
+	foundBy string   // the engine that found the last placement
 
 	// Partner rules (partnerRules): the flags for the current capacity (nil:
 	// none), and per section the level at which the next buffer must end
@@ -332,19 +331,11 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	}
 	s.topTrail, s.closeTrail, s.placeLog = s.topTrail[:0], s.closeTrail[:0], s.placeLog[:0]
 	clear(s.failed)
-	if s.sweeps == nil {
-		// Two time sweeps: one depth-first search, and one that restarts
-		// with growing budgets and shuffled candidate orders (see
-		// sweeper.run).
+	if s.sweep == nil {
 		s.sweep = newSweeper(s.ctx, s.prob)
-		again := newSweeper(s.ctx, s.prob)
-		again.restartBase = sweepRestartBase(len(again.orig))
-		s.sweeps = []*sweeper{s.sweep, again}
 	}
-	for _, w := range s.sweeps {
-		w.ctx, w.halted = s.ctx, s.halted
-		w.reset(c)
-	}
+	s.sweep.ctx, s.sweep.halted = s.ctx, s.halted
+	s.sweep.reset(c)
 	s.fitStart, s.sweepFit, s.fitOps = s.nodes, 0, s.ops
 	s.pEnd, s.pStart = s.sweep.needEnd, s.sweep.needStart
 	if s.pEnd != nil {
@@ -368,14 +359,12 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 			}
 		}
 	}
-	sweepDone := make([]bool, len(s.sweeps))
+	sweepDone := false
 	var bnbNodes int64
-	cos := make([]*sweepCo, len(s.sweeps))
+	var co *sweepCo
 	defer func() {
-		for _, co := range cos {
-			if co != nil {
-				co.stop()
-			}
+		if co != nil {
+			co.stop()
 		}
 	}()
 	s.foundBy = "branch-and-bound"
@@ -404,47 +393,45 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 			return false
 		}
 		bnbNodes += s.nodes - before
-		// Each time sweep runs until its work (sections checked) catches
+		// The time sweep runs until its work (sections checked) catches
 		// up with its share of the branch and bound's nodes
 		// (sweepShare): on some instances one
 		// engine is far better than the other, and counting work, not
 		// time, keeps the answer repeatable.
-		// Each is a deterministic search that pauses when its work
-		// reaches its share and resumes at the next turn (a coroutine:
-		// never running at the same time as the branch and bound or the
-		// other sweep).
-		for i, w := range s.sweeps {
-			for !sweepDone[i] && w.work < s.sweepShare(i, bnbNodes) {
-				if cos[i] == nil {
-					cos[i] = startSweep(w)
-				}
-				wBefore := w.nodes
-				finished := cos[i].step(s.sweepShare(i, bnbNodes) - w.work)
-				s.nodes += w.nodes - wBefore
-				s.sweepFit += w.nodes - wBefore
-				if !finished {
-					continue
-				}
-				cos[i] = nil
-				if w.found {
-					s.foundBy = "time-sweep"
-					for j := range offsets {
-						offsets[j] = 0
-					}
-					for k, j := range w.orig {
-						offsets[j] = w.off[k]
-					}
-					return true
-				}
-				if s.ctx.Err() != nil {
-					s.abort = true
-					return false
-				}
-				// The sweep ran out of branches. Even when it is complete
-				// (every start tight) its failure is not taken as the answer:
-				// the proofs come from the branch and bound alone.
-				sweepDone[i] = true
+		// It is one deterministic depth-first search that pauses when its
+		// work reaches its share and resumes at the next turn (a coroutine:
+		// never running at the same time as the branch and bound).
+		for !sweepDone && s.sweep.work < s.sweepShare(bnbNodes) {
+			w := s.sweep
+			if co == nil {
+				co = startSweep(w)
 			}
+			wBefore := w.nodes
+			finished := co.step(s.sweepShare(bnbNodes) - w.work)
+			s.nodes += w.nodes - wBefore
+			s.sweepFit += w.nodes - wBefore
+			if !finished {
+				continue
+			}
+			co = nil
+			if w.found {
+				s.foundBy = "time-sweep"
+				for i := range offsets {
+					offsets[i] = 0
+				}
+				for k, i := range w.orig {
+					offsets[i] = w.off[k]
+				}
+				return true
+			}
+			if s.ctx.Err() != nil {
+				s.abort = true
+				return false
+			}
+			// The sweep ran out of branches. Even when it is complete
+			// (every start tight) its failure is not taken as the answer:
+			// the proofs come from the branch and bound alone.
+			sweepDone = true
 		}
 	}
 	for i := range offsets {
@@ -1200,8 +1187,8 @@ func (s *bnb) halted() bool {
 // every run, so racing searches can be ranked by it (see race).
 func (s *bnb) work() int64 {
 	w := s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit)
-	for _, sw := range s.sweeps {
-		w += sweepCheckOps * sw.work
+	if s.sweep != nil {
+		w += sweepCheckOps * s.sweep.work
 	}
 	return w
 }
@@ -1236,33 +1223,13 @@ var restartBase = func(n int) int64 { return int64(2*n + 64) }
 // a few places for the largest starting buffer, see fillSlack), and it gets
 // 20 f checks per node, at least the floor: on the MiniMalloc files (slack
 // everywhere) the larger share only slowed the branch and bound down.
-//
-// Sweep i = 0 is the depth-first one; the restarting sweep (i = 1) gets the
-// same share less the floor, so it costs nothing where the sweeps stay stuck
-// early and doubles the sweep's time where they get far, and nothing at all
-// where some time point has slack.
-func (s *bnb) sweepShare(i int, bnbNodes int64) int64 {
+func (s *bnb) sweepShare(bnbNodes int64) int64 {
 	w := s.sweep
-	deepest := 0
-	for _, sw := range s.sweeps {
-		deepest = max(deepest, sw.deepest)
+	f := min(1, float64(w.deepest+1)/float64(max(1, w.nsec)))
+	if !w.complete {
+		return int64(float64(bnbNodes) * max(sweepWorkFloor, sweepSlackPerNode*f))
 	}
-	f := min(1, float64(deepest+1)/float64(max(1, w.nsec)))
-	per := sweepSlackPerNode * f
-	if w.complete {
-		per = sweepWorkPerNode * f * f
-	}
-	if i > 0 {
-		// The restarting sweep gets only what the depth-first one gets
-		// above the floor: nothing where the sweeps stay stuck early, and
-		// nothing where the sweep is not complete (on the MiniMalloc files
-		// it only took time from the branch and bound).
-		if !w.complete {
-			return 0
-		}
-		return int64(float64(bnbNodes) * max(0, per-sweepWorkFloor))
-	}
-	return int64(float64(bnbNodes) * max(sweepWorkFloor, per))
+	return int64(float64(bnbNodes) * max(sweepWorkFloor, sweepWorkPerNode*f*f))
 }
 
 // sweepSlackPerNode is the share per node and unit of f of a sweep that is

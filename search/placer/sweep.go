@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"math"
-	"math/rand/v2"
 	"slices"
 
 	"github.com/stillwater-sc/kpuopt/constraints/alloc"
@@ -82,14 +81,6 @@ type sweeper struct {
 	// halted, when set, replaces the plain context check (the branch and
 	// bound's, see bnb.halted).
 	halted func() bool
-	// Restarts (see run): the first run's node budget (0: one run, no
-	// restarts), the node count at which the current run stops,
-	// whether it stopped there, and the random source of its candidate
-	// order (nil in the first run).
-	restartBase int64
-	nodeLimit   int64
-	limited     bool
-	shuffle     *rand.Rand
 }
 
 func newSweeper(ctx context.Context, p *alloc.Problem) *sweeper {
@@ -188,41 +179,14 @@ func gcd(a, b int64) int64 {
 
 // run searches for a placement (then w.off holds it). After a false return,
 // w.abort reports a cancelled context or a stop (sweepCo).
-//
-// With a restart base, run r (from 0) stops after base*luby(r+1) nodes and
-// the next one starts again from the first time point; runs after the first
-// try the candidates at tight time points in a random order within their
-// score class (a fixed seed per run). Failed states stay remembered across
-// runs (a failure does not depend on the order it was found in). Where one
-// early choice dooms a deep subtree, a fresh order often gets past it.
 func (w *sweeper) run() bool {
-	base := w.restartBase
-	for r := 0; ; r++ {
-		w.abort, w.limited = false, false
-		for k := range w.placed {
-			w.placed[k] = false
-		}
-		w.live = w.live[:0]
-		w.shuffle = nil
-		if r > 0 {
-			w.shuffle = rand.New(rand.NewPCG(uint64(r), 0x7377656570))
-		}
-		w.nodeLimit = 0
-		if base > 0 {
-			w.nodeLimit = w.nodes + base*luby(r+1)
-		}
-		if w.step(0) {
-			return true
-		}
-		if !w.limited || w.stopped() {
-			return false
-		}
+	w.abort = false
+	for k := range w.placed {
+		w.placed[k] = false
 	}
+	w.live = w.live[:0]
+	return w.step(0)
 }
-
-// sweepRestartBase is the node budget of the first run of the restarting
-// time sweep; run r gets base*luby(r).
-var sweepRestartBase = func(n int) int64 { return int64(20*n + 1000) }
 
 // step processes time point ti: buffers ending there leave, buffers starting
 // there are placed, then the sweep moves on. On failure the state is as on
@@ -334,9 +298,6 @@ func (w *sweeper) fill(ti int) bool {
 	if w.nodes&255 == 0 && w.stopped() {
 		w.abort = true
 	}
-	if w.nodeLimit > 0 && w.nodes >= w.nodeLimit {
-		w.abort, w.limited = true, true
-	}
 	if w.abort {
 		return false
 	}
@@ -415,11 +376,7 @@ func (w *sweeper) fillTight(ti int) bool {
 		if below >= 0 && w.hi[below] == w.hi[k] {
 			sc++
 		}
-		tie := min(w.size[k], scoreUnit-1)
-		if w.shuffle != nil {
-			tie = w.shuffle.Int64N(scoreUnit)
-		}
-		cands = append(cands, scored{k, sc*scoreUnit + tie})
+		cands = append(cands, scored{k, sc*scoreUnit + min(w.size[k], scoreUnit-1)})
 	}
 	slices.SortStableFunc(cands, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
 	for _, c := range cands {
