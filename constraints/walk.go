@@ -297,8 +297,16 @@ func (w *walker) emit() error {
 
 func (w *walker) newCmd(kind CmdKind, x Operand, tile int) *Cmd {
 	c := &w.cmd
-	deps := c.Deps[:0]
-	*c = Cmd{ID: w.next, Kind: kind, Operand: x, Tile: tile, Deps: deps, L3Slot: -1, Group: -1, L2Slot: -1, L1Slot: -1}
+	// Field by field, so that Deps keeps its backing array without a
+	// whole-struct copy (the struct holds a pointer: copying it all costs
+	// write barriers, and this runs once per command of every replay).
+	c.Deps = c.Deps[:0]
+	c.ID, c.Kind, c.Engine, c.Operand, c.Tile = w.next, kind, kpu.Engine{}, x, tile
+	c.Block, c.K0, c.KLen = Block{}, 0, 0
+	c.L3Slot, c.Group, c.GroupRow, c.GroupCol = -1, -1, 0, 0
+	c.L2Slot, c.L1Slot = -1, -1
+	c.Accumulate, c.Final = false, false
+	c.Bytes, c.Cycles, c.flat = 0, 0, 0
 	return c
 }
 
@@ -598,10 +606,14 @@ func (w *walker) l2Loop(t int, pm, pn, pk, mpart, npart, kpart int64, keepC bool
 	}
 	idx := [3]int64{}
 	var prev [3]int64
+	var nblk [3]Block // the blocks of nxt, computed by the prefetch
 	for s := 0; ; s++ {
 		nxt := idx
 		hasNext := od.next(&nxt)
-		blk := blockOf(idx)
+		blk := nblk
+		if s == 0 {
+			blk = blockOf(idx)
+		}
 		// current moves
 		for x := OpA; x <= OpC; x++ {
 			if s > 0 && !changes(x, prev, idx) {
@@ -628,7 +640,7 @@ func (w *walker) l2Loop(t int, pm, pn, pk, mpart, npart, kpart int64, keepC bool
 		}
 		// prefetch
 		if hasNext {
-			nblk := blockOf(nxt)
+			nblk = blockOf(nxt)
 			for x := OpA; x <= OpC; x++ {
 				if g.b2[x] == 2 && changes(x, idx, nxt) {
 					o, err := w.beginL2Visit(t, pm, pn, pk, x, nxt, nblk[x])
