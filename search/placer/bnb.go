@@ -979,19 +979,21 @@ func (s *bnb) bound(lo, hi int, L int64) bool {
 			s.tight[t], s.dirty[t] = s.tight[t-1], false
 			continue
 		}
-		// One pass over the section gathers its unplaced buffers and their
-		// lowest bound, which covers them all.
-		items := s.items[:0]
-		lbMin := int64(-1)
-		for _, k := range s.ul[t][:s.uln[t]] {
+		// One pass over the section's unplaced buffers finds their lowest
+		// bound (which covers them all), the size at it and the highest.
+		ul := s.ul[t][:s.uln[t]]
+		lbMin, lbMax, atMin := int64(-1), int64(-1), int64(0)
+		for _, k := range ul {
 			lb := s.lbv[k]
-			items = append(items, item{lb, s.size[k]})
-			if lbMin < 0 || lb < lbMin {
-				lbMin = lb
+			switch {
+			case lbMin < 0 || lb < lbMin:
+				lbMin, atMin = lb, s.size[k]
+			case lb == lbMin:
+				atMin += s.size[k]
 			}
+			lbMax = max(lbMax, lb)
 		}
-		s.items = items
-		s.ops += int64(len(items))
+		s.ops += int64(len(ul))
 		if lbMin+s.rem[t] > s.capac {
 			return false
 		}
@@ -999,18 +1001,18 @@ func (s *bnb) bound(lo, hi int, L int64) bool {
 		// Only the buffers with a higher bound can fail a height h; and only
 		// a height above C-above can fail, where above is their total size
 		// (each h has at most all of them above it). Sort just those.
-		var above int64
-		for _, it := range items {
-			if it.lb > lbMin {
-				above += it.size
+		above := s.rem[t] - atMin
+		if lbMax+above <= s.capac {
+			s.dirty[t] = false
+			continue
+		}
+		high := s.items[:0]
+		for _, k := range ul {
+			if lb := s.lbv[k]; lb > lbMin && lb+above > s.capac {
+				high = append(high, item{lb, s.size[k]})
 			}
 		}
-		high := items[:0]
-		for _, it := range items {
-			if it.lb > lbMin && it.lb+above > s.capac {
-				high = append(high, it)
-			}
-		}
+		s.items = high
 		if len(high) == 0 {
 			s.dirty[t] = false
 			continue
