@@ -308,6 +308,7 @@ func TestRaceDeterministic(t *testing.T) {
 			}
 			var got [][]int64
 			var engines []string
+			var nodes []int64
 			for _, procs := range []int{1, 2, 1, 4} {
 				old := runtime.GOMAXPROCS(procs)
 				sol, err := Place(context.Background(), p, opts)
@@ -320,13 +321,18 @@ func TestRaceDeterministic(t *testing.T) {
 				}
 				got = append(got, sol.Offsets)
 				engines = append(engines, sol.Engine)
+				nodes = append(nodes, sol.Nodes)
 			}
 			for i := 1; i < len(got); i++ {
 				if diff := cmp.Diff(got[0], got[i]); diff != "" {
 					t.Errorf("run %d differs from run 0 (engines %q):\n%s", i, engines, diff)
 				}
 			}
-			t.Logf("engines %q", engines)
+			// The reported node count is repeatable too.
+			if diff := cmp.Diff([]int64{nodes[0], nodes[0], nodes[0], nodes[0]}, nodes); diff != "" {
+				t.Errorf("node counts differ between runs (-first +all):\n%s", diff)
+			}
+			t.Logf("engines %q, nodes %d", engines, nodes)
 		})
 	}
 }

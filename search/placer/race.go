@@ -74,7 +74,9 @@ func (r *race) fit(c int64, offsets []int64) bool {
 	// (MaxInt64: none yet).
 	var done [2]atomic.Int64
 	var wg sync.WaitGroup
+	var startNodes [2]int64
 	for i, s := range r.eng {
+		startNodes[i] = s.nodes
 		done[i].Store(math.MaxInt64)
 		ctx, cancel := context.WithCancel(r.ctx)
 		s.ctx, s.cancel, s.fitBudget = ctx, cancel, r.fitBudget
@@ -98,7 +100,6 @@ func (r *race) fit(c int64, offsets []int64) bool {
 		}()
 	}
 	wg.Wait()
-	r.nodes = r.eng[0].nodes + r.eng[1].nodes
 	win := -1
 	for i := range res {
 		if res[i].abort {
@@ -110,6 +111,14 @@ func (r *race) fit(c int64, offsets []int64) bool {
 			res[i].ok && !res[win].ok {
 			win = i
 		}
+	}
+	// The nodes of the search that decided (the loser's count depends on
+	// when it noticed; counting only the winner's keeps the report
+	// repeatable). Without a decision, both searches' nodes count.
+	if win < 0 {
+		r.nodes += r.eng[0].nodes - startNodes[0] + r.eng[1].nodes - startNodes[1]
+	} else {
+		r.nodes += r.eng[win].nodes - startNodes[win]
 	}
 	if win < 0 {
 		r.abort = true
