@@ -3,7 +3,11 @@ package constraints
 import (
 	"context"
 	"math/rand/v2"
+	"reflect"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/stillwater-sc/kpuopt/kpu"
 	"github.com/stillwater-sc/kpuopt/model"
@@ -275,4 +279,51 @@ func splitK(r *rand.Rand, m model.Mapping, cfg *kpu.Config) model.Mapping {
 	kp := (m.L3.K + int64(m.Split.K) - 1) / int64(m.Split.K)
 	m.L2.K = min(m.L2.K, kp)
 	return m
+}
+
+// newCmd resets every field of the reused command (field by field, see
+// newCmd): a command whose fields all hold junk comes back as a fresh one,
+// keeping only the backing array of its dependencies. Filling the fields by
+// reflection makes a field added to Cmd but not to newCmd fail here.
+func TestNewCmdResetsEveryField(t *testing.T) {
+	w := &walker{next: 7}
+	v := reflect.ValueOf(&w.cmd).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		f = reflect.NewAt(f.Type(), f.Addr().UnsafePointer()).Elem() // unexported fields too
+		junk(t, f)
+	}
+	backing := &w.cmd.Deps[:1][0]
+	c := w.newCmd(CmdFeed, OpB, 3)
+	want := Cmd{ID: 7, Kind: CmdFeed, Operand: OpB, Tile: 3, Deps: []int{}, L3Slot: -1, Group: -1, L2Slot: -1, L1Slot: -1}
+	if diff := cmp.Diff(want, *c, cmp.AllowUnexported(Cmd{}), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("newCmd left fields behind (-want +got):\n%s", diff)
+	}
+	if len(c.Deps) != 0 || cap(c.Deps) == 0 || &c.Deps[:1][0] != backing {
+		t.Errorf("newCmd dropped the dependencies' backing array")
+	}
+}
+
+// junk sets f to a non-zero value of its kind (recursing into structs).
+func junk(t *testing.T, f reflect.Value) {
+	t.Helper()
+	switch f.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		f.SetInt(41)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		f.SetUint(5)
+	case reflect.Bool:
+		f.SetBool(true)
+	case reflect.String:
+		f.SetString("junk")
+	case reflect.Slice:
+		f.Set(reflect.MakeSlice(f.Type(), 2, 4))
+	case reflect.Struct:
+		for i := 0; i < f.NumField(); i++ {
+			g := f.Field(i)
+			junk(t, reflect.NewAt(g.Type(), g.Addr().UnsafePointer()).Elem())
+		}
+	default:
+		t.Fatalf("junk: no value for a field of kind %s", f.Kind())
+	}
 }
