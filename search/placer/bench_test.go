@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -58,27 +59,23 @@ type outcome struct {
 }
 
 // tally collects the outcomes of a hard benchmark by group (generator and
-// n) for a summary at its end.
+// n) for a summary at its end. The testing package may call a
+// sub-benchmark more than once (growing b.N), so the last outcome per seed
+// counts.
 type tally struct {
 	groups []string
-	by     map[string][]outcome
-	slow   map[string][]string
+	by     map[string]map[uint64]outcome
 }
 
 func (t *tally) add(group string, seed uint64, o outcome) {
 	if t.by == nil {
-		t.by, t.slow = map[string][]outcome{}, map[string][]string{}
+		t.by = map[string]map[uint64]outcome{}
 	}
 	if _, ok := t.by[group]; !ok {
 		t.groups = append(t.groups, group)
+		t.by[group] = map[uint64]outcome{}
 	}
-	t.by[group] = append(t.by[group], o)
-	switch {
-	case !o.solved:
-		t.slow[group] = append(t.slow[group], fmt.Sprintf("%d (not solved)", seed))
-	case o.elapsed > 5*time.Second:
-		t.slow[group] = append(t.slow[group], fmt.Sprintf("%d (%.1f s)", seed, o.elapsed.Seconds()))
-	}
+	t.by[group][seed] = o
 }
 
 // report prints, per group: how many were solved within the time limit and
@@ -88,22 +85,28 @@ func (t *tally) add(group string, seed uint64, o outcome) {
 func (t *tally) report(b *testing.B) {
 	for _, g := range t.groups {
 		var times []time.Duration
+		var slow []string
 		within5 := 0
-		for _, o := range t.by[g] {
-			if o.solved {
-				times = append(times, o.elapsed)
-				if o.elapsed <= 5*time.Second {
-					within5++
-				}
+		for _, seed := range slices.Sorted(maps.Keys(t.by[g])) {
+			o := t.by[g][seed]
+			switch {
+			case !o.solved:
+				slow = append(slow, fmt.Sprintf("%d (not solved)", seed))
+				continue
+			case o.elapsed > 5*time.Second:
+				slow = append(slow, fmt.Sprintf("%d (%.1f s)", seed, o.elapsed.Seconds()))
+			default:
+				within5++
 			}
+			times = append(times, o.elapsed)
 		}
 		line := fmt.Sprintf("%s: %d/%d solved within %v, %d within 5 s", g, len(times), len(t.by[g]), *hardLimit, within5)
 		if len(times) > 0 {
 			slices.Sort(times)
 			line += fmt.Sprintf(", median %.3f s, slowest %.3f s", times[len(times)/2].Seconds(), times[len(times)-1].Seconds())
 		}
-		if len(t.slow[g]) > 0 {
-			line += "; over 5 s: " + strings.Join(t.slow[g], ", ")
+		if len(slow) > 0 {
+			line += "; over 5 s: " + strings.Join(slow, ", ")
 		}
 		fmt.Fprintf(os.Stdout, "%s summary: %s\n", b.Name(), line)
 	}
