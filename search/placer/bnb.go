@@ -117,8 +117,12 @@ type bnb struct {
 	sp           [][]int64
 	cpre         []int32
 	unplacedLife int64
-	reach        []bool // scratch for ceiling
-	cands        []cand // scratch for branching, used as a stack
+	// spLo, spHi: the sections the table covers; spOK: no buffer has been
+	// placed or removed since it was built (so it still holds the tops).
+	spLo, spHi int
+	spOK       bool
+	reach      []bool // scratch for ceiling
+	cands      []cand // scratch for branching, used as a stack
 
 	// Failed subproblems, keyed by a 128-bit hash of everything a subproblem
 	// depends on (see key); cleared for every capacity.
@@ -307,6 +311,7 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	for t := range s.top {
 		s.dirty[t] = true
 		s.top[t], s.rem[t], s.closed[t], s.topBuf[t] = 0, 0, notClosed, -1
+		s.spOK = false
 		s.uln[t] = int32(len(s.ul[t]))
 	}
 	clear(s.ustart)
@@ -640,14 +645,25 @@ func (s *bnb) search(lo, hi int, L int64) bool {
 		}
 		return s.solve(lo, hi, L)
 	}
-	// No open section: rise to the next level.
+	// No open section: rise to the next level. (The tops have not changed
+	// since this node's bound, so its range table, if it built one, gives
+	// the highest top over each lifetime in two lookups.)
 	next := int64(-1)
+	table := s.spOK && lo >= s.spLo && hi <= s.spHi
 	for t := lo; t < hi; t++ {
 		for _, k := range s.startAt[t] {
 			if s.placed[k] {
 				continue
 			}
-			if v := alignUp(s.maxTop(k), s.align[k]); v > L && (next < 0 || v < next) {
+			var mt int64
+			if table {
+				a, b := int(s.sLo[k])-s.spLo, int(s.sHi[k])-s.spLo
+				j := bits.Len(uint(b-a)) - 1
+				mt = max(s.sp[j][a], s.sp[j][b-1<<j])
+			} else {
+				mt = s.maxTop(k)
+			}
+			if v := alignUp(mt, s.align[k]); v > L && (next < 0 || v < next) {
 				next = v
 			}
 		}
@@ -916,6 +932,7 @@ func (s *bnb) rangeTable(lo, hi int, L int64) {
 		s.cpre = make([]int32, s.nsec+1)
 	}
 	copy(s.sp[0][:n], s.top[lo:hi])
+	s.spLo, s.spHi, s.spOK = lo, hi, true
 	for j := 1; 1<<j <= n; j++ {
 		prev, cur, h := s.sp[j-1], s.sp[j], 1<<(j-1)
 		for i := 0; i+1<<j <= n; i++ {
@@ -1091,6 +1108,7 @@ func (s *bnb) markDirty(k int32) {
 }
 
 func (s *bnb) place(k int32, L int64) {
+	s.spOK = false
 	if s.pEnd != nil {
 		s.partnerRules(k, L)
 	}
@@ -1118,6 +1136,7 @@ func (s *bnb) place(k int32, L int64) {
 
 // unplace undoes the last place (placements are undone in reverse order).
 func (s *bnb) unplace(k int32) {
+	s.spOK = false
 	for t := s.sHi[k] - 1; t >= s.sLo[k]; t-- {
 		n := len(s.topTrail)
 		s.top[t], s.topBuf[t] = s.topTrail[n-2], int32(s.topTrail[n-1])
