@@ -679,9 +679,11 @@ func (s *bnb) search(lo, hi int, L int64) bool {
 // crossing unplaced buffer separates.
 func (s *bnb) split(lo, hi int) []int {
 	var parts []int
-	start, reach := -1, int32(-1)
+	start := -1
 	for t := lo; t < hi; t++ {
-		if start >= 0 && int32(t) >= reach {
+		// The unplaced buffers live in t that do not start there cross
+		// the boundary before t; with none, a part ends there.
+		if start >= 0 && s.uln[t] == s.ustart[t] {
 			parts = append(parts, start, t)
 			start = -1
 		}
@@ -690,11 +692,6 @@ func (s *bnb) split(lo, hi int) []int {
 		}
 		if start < 0 {
 			start = t
-		}
-		for _, k := range s.startAt[t] {
-			if !s.placed[k] && s.sHi[k] > reach {
-				reach = s.sHi[k]
-			}
 		}
 	}
 	if start >= 0 {
