@@ -105,14 +105,17 @@ func TestOrderParts(t *testing.T) {
 	)}
 	s := newBnb(context.Background(), p)
 	offs := make([]int64, len(p.Buffers))
-	s.fit(3, offs) // sets up rem; the placement it leaves is undone below
+	s.fit(3, offs) // sets up the state; the placement it leaves is undone below (placed, rem and the unplaced counts)
 	for k := range s.placed {
 		s.placed[k] = false
 	}
 	for tt := range s.rem {
 		s.rem[tt] = 0
+		s.uln[tt] = int32(len(s.ul[tt]))
 	}
+	clear(s.ustart)
 	for k := range s.orig {
+		s.ustart[s.sLo[k]]++
 		for tt := s.sLo[k]; tt < s.sHi[k]; tt++ {
 			s.rem[tt] += s.size[k]
 		}
