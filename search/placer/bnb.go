@@ -1070,7 +1070,7 @@ func (s *bnb) ceiling(lo, hi int) bool {
 			reach[t+1-lo] = true
 		}
 		for _, k := range s.startAt[t] {
-			if !s.placed[k] && (s.capac-s.size[k])%s.align[k] == 0 && s.capac-s.size[k] >= s.lbv[k] {
+			if !s.placed[k] && s.capac-s.size[k] >= s.lbv[k] && (s.align[k] == 1 || (s.capac-s.size[k])%s.align[k] == 0) {
 				reach[int(s.sHi[k])-lo] = true
 			}
 		}
