@@ -311,9 +311,9 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	for t := range s.top {
 		s.dirty[t] = true
 		s.top[t], s.rem[t], s.closed[t], s.topBuf[t] = 0, 0, notClosed, -1
-		s.spOK = false
 		s.uln[t] = int32(len(s.ul[t]))
 	}
+	s.spOK = false
 	clear(s.ustart)
 	clear(s.uend)
 	s.unplacedLife = 0
@@ -657,9 +657,7 @@ func (s *bnb) search(lo, hi int, L int64) bool {
 			}
 			var mt int64
 			if table {
-				a, b := int(s.sLo[k])-s.spLo, int(s.sHi[k])-s.spLo
-				j := bits.Len(uint(b-a)) - 1
-				mt = max(s.sp[j][a], s.sp[j][b-1<<j])
+				mt = s.tableTop(k)
 			} else {
 				mt = s.maxTop(k)
 			}
@@ -947,13 +945,19 @@ func (s *bnb) rangeTable(lo, hi int, L int64) {
 	s.ops += int64(n)
 }
 
-// lowestFast is lowest through the table rangeTable built for [lo, hi).
-func (s *bnb) lowestFast(k int32, L int64, lo int) int64 {
-	a, b := int(s.sLo[k])-lo, int(s.sHi[k])-lo
+// tableTop is maxTop through the table rangeTable built last (k's lifetime
+// must lie in the sections it covers).
+func (s *bnb) tableTop(k int32) int64 {
+	a, b := int(s.sLo[k])-s.spLo, int(s.sHi[k])-s.spLo
 	j := bits.Len(uint(b-a)) - 1
-	mt := max(s.sp[j][a], s.sp[j][b-1<<j])
+	return max(s.sp[j][a], s.sp[j][b-1<<j])
+}
+
+// lowestFast is lowest through the table rangeTable built last.
+func (s *bnb) lowestFast(k int32, L int64) int64 {
 	s.ops++
-	return s.release(k, L, mt, s.cpre[b] != s.cpre[a])
+	a, b := int(s.sLo[k])-s.spLo, int(s.sHi[k])-s.spLo
+	return s.release(k, L, s.tableTop(k), s.cpre[b] != s.cpre[a])
 }
 
 // bound checks, for every section of [lo, hi), that the unplaced buffers live
@@ -970,7 +974,7 @@ func (s *bnb) bound(lo, hi int, L int64) bool {
 			if !s.placed[k] {
 				var lb int64
 				if table {
-					lb = s.lowestFast(k, L, lo)
+					lb = s.lowestFast(k, L)
 				} else {
 					lb = s.lowest(k, L)
 				}

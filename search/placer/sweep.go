@@ -533,7 +533,6 @@ func (w *sweeper) checkSection(ti, t int) bool {
 	return true
 }
 
-// shiftOr sets bits |= bits << s, for the words up to hiWord.
 // laterSums describes the buffers live in section t that start after time
 // point ti: while the sweep is at ti, none of them is placed, so their
 // largest size, count and subset sums (in units; nil without) depend on
@@ -572,6 +571,7 @@ func (w *sweeper) later(ti, t int) *laterSums {
 	return c
 }
 
+// shiftOr sets bits |= bits << s, for the words up to hiWord.
 func shiftOr(bits []uint64, s, hiWord int) {
 	ws, bs := s/64, uint(s%64)
 	for i := hiWord; i >= ws; i-- {
