@@ -36,6 +36,12 @@ type race struct {
 
 	ctx  context.Context
 	offs [2][]int64
+
+	// At the capacity where the memory is full at some time points, the
+	// race runs on the problem with its chains joined (see chains): red
+	// and sub (made at the first fit there).
+	red *chains
+	sub *race
 }
 
 func newRace(ctx context.Context, p *alloc.Problem) *race {
@@ -44,6 +50,9 @@ func newRace(ctx context.Context, p *alloc.Problem) *race {
 	r.eng[1] = newBnb(ctx, timeReversed(p))
 	for i := range r.offs {
 		r.offs[i] = make([]int64, len(p.Buffers))
+	}
+	if load, _ := p.PeakLoad(); load > 0 {
+		r.red = reduceChains(p, load)
 	}
 	return r
 }
@@ -65,6 +74,21 @@ func timeReversed(p *alloc.Problem) *alloc.Problem {
 // fit is bnb.fit for the pair: it returns whether a placement within c was
 // found (then offsets holds it); abort and outOfBudget as on bnb.
 func (r *race) fit(c int64, offsets []int64) bool {
+	if r.red != nil && c == r.red.capacity {
+		if r.sub == nil {
+			r.sub = newRace(r.ctx, r.red.q)
+		}
+		s := r.sub
+		s.fitBudget = r.fitBudget
+		before := s.nodes
+		ok := s.fit(c, r.red.offs)
+		r.nodes += s.nodes - before
+		r.abort, r.outOfBudget, r.foundBy = s.abort, s.outOfBudget, s.foundBy
+		if ok {
+			r.red.expand(offsets)
+		}
+		return ok
+	}
 	type result struct {
 		ok, abort, outOfBudget bool
 		work                   int64
