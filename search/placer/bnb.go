@@ -66,6 +66,12 @@ type bnb struct {
 	prob    *alloc.Problem
 	sweep   *sweeper // the time sweep, run between restarts (see fit)
 	foundBy string   // the engine that found the last placement
+	// useGuil: run the guillotine search between restarts too (the race
+	// gives it to one of its two searches); guil is it for the current
+	// capacity (nil: it does not apply), guilFit its nodes in this fit.
+	useGuil bool
+	guil    *guillotine
+	guilFit int64
 
 	// Partner rules (partnerRules): the flags for the current capacity (nil:
 	// none), and per section the level at which the next buffer must end
@@ -342,6 +348,13 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	s.sweep.ctx, s.sweep.halted = s.ctx, s.halted
 	s.sweep.reset(c)
 	s.fitStart, s.sweepFit, s.fitOps = s.nodes, 0, s.ops
+	s.guil, s.guilFit = nil, 0
+	if s.useGuil {
+		s.guil = newGuillotine(s.ctx, s.prob, c)
+		if s.guil != nil {
+			s.guil.halted = s.halted
+		}
+	}
 	s.pEnd, s.pStart = s.sweep.needEnd, s.sweep.needStart
 	if s.pEnd != nil {
 		s.reqEndLvl, s.reqStartLvl = make([]int64, s.nsec), make([]int64, s.nsec)
@@ -437,6 +450,28 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 			// (every start tight) its failure is not taken as the answer:
 			// the proofs come from the branch and bound alone.
 			sweepDone = true
+		}
+		// The guillotine search gets runs until its work catches up with
+		// its share (guilShare) of the branch and bound's.
+		for g := s.guil; g != nil && !g.done && guilNodeOps*s.guilFit < s.guilShare(); {
+			before := g.nodes
+			found := g.run(guilBase * luby(g.runs+1))
+			s.nodes += g.nodes - before
+			s.guilFit += g.nodes - before
+			if found {
+				s.foundBy = "guillotine"
+				for i := range offsets {
+					offsets[i] = 0
+				}
+				for k, i := range g.orig {
+					offsets[i] = g.off[k]
+				}
+				return true
+			}
+			if s.ctx.Err() != nil {
+				s.abort = true
+				return false
+			}
 		}
 	}
 	for i := range offsets {
@@ -1208,12 +1243,26 @@ func (s *bnb) halted() bool {
 // 10% on the generated instances, and (unlike wall time) it is the same on
 // every run, so racing searches can be ranked by it (see race).
 func (s *bnb) work() int64 {
-	w := s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit)
+	w := s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit-s.guilFit)
 	if s.sweep != nil {
 		w += sweepCheckOps * s.sweep.work
 	}
-	return w
+	return w + guilNodeOps*s.guilFit
 }
+
+// guilShare is the work (in ops) the guillotine search may have done so far
+// in this fit: half of what the branch and bound has done.
+func (s *bnb) guilShare() int64 {
+	return (s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit-s.guilFit)) / 2
+}
+
+// guilNodeOps converts a node of the guillotine search into ops (about 20
+// ns; its set-up work is counted in nodes too), and guilBase is the node budget of its first run (its runs follow
+// the Luby sequence).
+const (
+	guilNodeOps = 4
+	guilBase    = 100000
+)
 
 // nodeOps and sweepCheckOps convert a node of the branch and bound (beyond
 // its ops) and a section check of the time sweep into ops (fitted on 3 s runs

@@ -297,6 +297,7 @@ func TestRaceDeterministic(t *testing.T) {
 		minimize bool
 	}{
 		{"cut", 450, 32, false}, {"cut", 300, 3, false}, {"sweep", 300, 13, false}, {"cut", 150, 5, true},
+		{"cut", 450, 100, false}, // won by the guillotine search
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/n=%d/seed=%d/minimize=%v", c.gen, c.n, c.seed, c.minimize), func(t *testing.T) {

@@ -48,6 +48,9 @@ func newRace(ctx context.Context, p *alloc.Problem) *race {
 	r := &race{ctx: ctx}
 	r.eng[0] = newBnb(ctx, p)
 	r.eng[1] = newBnb(ctx, timeReversed(p))
+	// The guillotine search tries both directions of time itself; it runs
+	// beside one of the two.
+	r.eng[0].useGuil = true
 	for i := range r.offs {
 		r.offs[i] = make([]int64, len(p.Buffers))
 	}
