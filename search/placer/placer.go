@@ -64,9 +64,10 @@ type Solution struct {
 	// Proven reports that the answer is exact: Solved or Infeasible.
 	Proven bool
 	// Engine names what decided the answer: "greedy", "bound" (the
-	// peak-load lower bound alone), "branch-and-bound", or "time-sweep"
-	// (the second search of the portfolio found the placement; proofs of
-	// infeasibility always come from the bound or the branch and bound).
+	// peak-load lower bound alone), "branch-and-bound", "time-sweep" or
+	// "guillotine" (the second and third searches of the portfolio found
+	// the placement; proofs of infeasibility always come from the bound or
+	// the branch and bound).
 	Engine string
 	// Nodes counts the nodes (of the branch and bound and the time sweep)
 	// of the searches that decided: of the race's two searches, the one
