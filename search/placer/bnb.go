@@ -1256,11 +1256,11 @@ func (s *bnb) guilShare() int64 {
 	return (s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit-s.guilFit)) / 2
 }
 
-// guilNodeOps converts a node of the guillotine search into ops (about 20
+// guilNodeOps converts a node of the guillotine search into ops (about 40
 // ns; its set-up work is counted in nodes too), and guilBase is the node budget of its first run (its runs follow
 // the Luby sequence).
 const (
-	guilNodeOps = 4
+	guilNodeOps = 8
 	guilBase    = 100000
 )
 

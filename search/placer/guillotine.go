@@ -59,7 +59,8 @@ type guillotine struct {
 	off    []int64
 	capa   int64
 
-	order   int // this run's order of the buffers (0-2), see less
+	order   int     // this run's order of the buffers (0-3), see less
+	rank    []int32 // order 3: a random rank per buffer
 	runs    int
 	nodes   int64 // all runs
 	limit   int64 // abort the run at this node count
@@ -126,10 +127,31 @@ const guillotineOrders = 3
 func (g *guillotine) run(budget int64) bool {
 	r := g.runs
 	g.runs++
-	g.order = r % guillotineOrders
+	// The fixed orders: all six first, then every other run.
+	f := r
+	if r >= 2*guillotineOrders {
+		f = r / 2
+	}
+	g.order = f % guillotineOrders
 	g.b = g.fwd
-	if (r/guillotineOrders)%2 == 1 {
+	if (f/guillotineOrders)%2 == 1 {
 		g.b = g.rev
+	}
+	if r >= 2*guillotineOrders && r%2 == 1 {
+		// From then on: random orders (alternating directions), so that
+		// the runs also try what the fixed orders keep putting last.
+		g.order = guillotineOrders
+		if g.rank == nil {
+			g.rank = make([]int32, len(g.fwd))
+		}
+		rng := rand.New(rand.NewPCG(uint64(r), 0x72616e6b))
+		for k, v := range rng.Perm(len(g.rank)) {
+			g.rank[k] = int32(v)
+		}
+		g.b = g.fwd
+		if r%4 == 3 {
+			g.b = g.rev
+		}
 	}
 	g.limit = g.nodes + budget
 	g.abort, g.limited = false, false
@@ -174,6 +196,8 @@ func (g *guillotine) less(x, y int) int {
 		if c := cmpInt64(a.Size, b.Size); c != 0 {
 			return c
 		}
+	case 3:
+		return int(g.rank[x] - g.rank[y])
 	}
 	if c := cmpInt64(b.Size, a.Size); c != 0 {
 		return c
@@ -343,20 +367,41 @@ func newLayerSearch(g *guillotine, s []int, h int64) *layerSearch {
 	return l
 }
 
-func (l *layerSearch) add(k int) {
-	l.in[k] = true
-	l.low = append(l.low, k)
-	l.endsL[l.endAt[k]] += l.g.b[k].Size
-	l.total ^= l.g.zob[k]
-	l.keyEnd[l.endAt[k]] ^= l.g.zob[k]
+// decide records buffer k as in L or not: the time point where it ends has
+// one undecided buffer fewer, and must still be able to balance (the sizes
+// of L's buffers that end there, plus any of the undecided ones, must make a
+// subset sum of the sizes that start there). It reports that; undecide
+// reverts it (in reverse order).
+func (l *layerSearch) decide(k int, in bool) bool {
+	sz := l.g.b[k].Size
+	u := l.endAt[k]
+	l.inRem[u] -= sz
+	if in {
+		l.in[k] = true
+		l.low = append(l.low, k)
+		l.endsL[u] += sz
+		l.total ^= l.g.zob[k]
+		l.keyEnd[u] ^= l.g.zob[k]
+	}
+	if l.sums == nil || int(u) == len(l.times) {
+		return true
+	}
+	lo := l.endsL[u] / l.unit
+	hi := min((l.endsL[u]+l.inRem[u])/l.unit, l.h/l.unit)
+	return anyBit(l.sums[u], lo, hi)
 }
 
-func (l *layerSearch) drop(k int) {
-	l.endsL[l.endAt[k]] -= l.g.b[k].Size
-	l.total ^= l.g.zob[k]
-	l.keyEnd[l.endAt[k]] ^= l.g.zob[k]
-	l.low = l.low[:len(l.low)-1]
-	l.in[k] = false
+func (l *layerSearch) undecide(k int, in bool) {
+	sz := l.g.b[k].Size
+	u := l.endAt[k]
+	l.inRem[u] += sz
+	if in {
+		l.endsL[u] -= sz
+		l.total ^= l.g.zob[k]
+		l.keyEnd[u] ^= l.g.zob[k]
+		l.low = l.low[:len(l.low)-1]
+		l.in[k] = false
+	}
 }
 
 // firstLayer chooses the buffers of L among those that start at the region's
@@ -365,7 +410,7 @@ func (l *layerSearch) drop(k int) {
 func (l *layerSearch) firstLayer(j int, sum int64, try func([]int, int64) bool) bool {
 	l.try = try
 	c := l.starts[0]
-	if l.g.abort {
+	if l.g.tick() {
 		return false
 	}
 	if j == len(c) {
@@ -376,13 +421,18 @@ func (l *layerSearch) firstLayer(j int, sum int64, try func([]int, int64) bool) 
 	}
 	k := c[j]
 	if sum+l.g.b[k].Size < l.h {
-		l.add(k)
-		if l.firstLayer(j+1, sum+l.g.b[k].Size, try) {
+		ok := l.decide(k, true) && l.firstLayer(j+1, sum+l.g.b[k].Size, try)
+		l.undecide(k, true)
+		if ok {
 			return true
 		}
-		l.drop(k)
 	}
-	return j > 0 && l.firstLayer(j+1, sum, try)
+	if j == 0 {
+		return false
+	}
+	ok := l.decide(k, false) && l.firstLayer(j+1, sum, try)
+	l.undecide(k, false)
+	return ok
 }
 
 // next continues L at time point i (the buffers that start before it are
@@ -390,31 +440,6 @@ func (l *layerSearch) firstLayer(j int, sum int64, try func([]int, int64) bool) 
 // end before i.
 func (l *layerSearch) next(i int, hl int64, closed uint64) bool {
 	g := l.g
-	// The buffers that started at i-1 are decided now: the time points where
-	// they end must still be able to balance.
-	prev := l.starts[i-1]
-	g.nodes += int64(len(prev) / 2)
-	for _, k := range prev {
-		l.inRem[l.endAt[k]] -= g.b[k].Size
-	}
-	defer func() {
-		for _, k := range prev {
-			l.inRem[l.endAt[k]] += g.b[k].Size
-		}
-	}()
-	if l.sums != nil {
-		for _, k := range prev {
-			u := l.endAt[k]
-			if int(u) == len(l.times) {
-				continue
-			}
-			lo := l.endsL[u] / l.unit
-			hi := min((l.endsL[u]+l.inRem[u])/l.unit, l.h/l.unit)
-			if !anyBit(l.sums[u], lo, hi) {
-				return false
-			}
-		}
-	}
 	if i == len(l.times) {
 		l.leaves++
 		return l.try(l.low, hl)
@@ -435,25 +460,37 @@ func (l *layerSearch) next(i int, hl int64, closed uint64) bool {
 }
 
 // choose picks, among the buffers that start at time point i from the j-th
-// on, a set of total size need for L.
+// on, a set of total size need for L (the rest stay out).
 func (l *layerSearch) choose(i, j int, need, hl int64, closed uint64) bool {
 	if l.g.tick() {
 		return false
 	}
-	if need == 0 {
-		return l.next(i+1, hl, closed^l.keyEnd[i])
-	}
 	c := l.starts[i]
+	if need == 0 {
+		// The rest of them stay out.
+		m := j
+		ok := true
+		for ; m < len(c) && ok; m++ {
+			ok = l.decide(c[m], false)
+		}
+		ok = ok && l.next(i+1, hl, closed^l.keyEnd[i])
+		for m--; m >= j; m-- {
+			l.undecide(c[m], false)
+		}
+		return ok
+	}
 	if j == len(c) || l.suffix[i][j] < need {
 		return false
 	}
 	k := c[j]
 	if sz := l.g.b[k].Size; sz <= need {
-		l.add(k)
-		if l.choose(i, j+1, need-sz, hl, closed) {
+		ok := l.decide(k, true) && l.choose(i, j+1, need-sz, hl, closed)
+		l.undecide(k, true)
+		if ok {
 			return true
 		}
-		l.drop(k)
 	}
-	return l.choose(i, j+1, need, hl, closed)
+	ok := l.decide(k, false) && l.choose(i, j+1, need, hl, closed)
+	l.undecide(k, false)
+	return ok
 }
