@@ -1251,9 +1251,15 @@ func (s *bnb) work() int64 {
 }
 
 // guilShare is the work (in ops) the guillotine search may have done so far
-// in this fit: half of what the branch and bound has done.
+// in this fit: twice what the branch and bound has done. Where it applies
+// and finds no cut it ends at once (on the sweep-generated instances in
+// under a millisecond), so the share only counts where the memory is full
+// and cut: on cut n=450 seeds 1-60, with half, equal, twice and four times
+// the branch and bound's work, total 5.0, 3.7, 3.0 and 2.9 s, slowest 2.8,
+// 1.8, 1.4 and 1.2 s; on cuts that pick the piece to cut uniformly, total
+// 12.4, 9.9, 8.9 and 8.5 s.
 func (s *bnb) guilShare() int64 {
-	return (s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit-s.guilFit)) / 2
+	return 2 * (s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit-s.guilFit))
 }
 
 // guilNodeOps converts a node of the guillotine search into ops (about 40
