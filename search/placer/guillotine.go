@@ -56,8 +56,14 @@ type guillotine struct {
 	b      []alloc.Buffer  // fwd or rev, for the current run
 	zob    []uint64        // random per buffer, for the set keys
 	bad    map[uint64]bool // sets that do not tile (any order, any direction)
-	off    []int64
-	capa   int64
+	// deadBy: per set of buffers (and direction of time), the states of
+	// its layer search from which no layer can be completed; that does not
+	// depend on the order of the buffers, so runs share them (deadSize
+	// counts them all, up to maxDead).
+	deadBy   map[uint64]map[uint64]bool
+	deadSize int
+	off      []int64
+	capa     int64
 
 	order   int     // this run's order of the buffers (0-3), see less
 	rank    []int32 // order 3: a random rank per buffer
@@ -73,7 +79,7 @@ type guillotine struct {
 // not apply: somewhere the load is neither 0 nor c, or a buffer has an
 // alignment.
 func newGuillotine(ctx context.Context, p *alloc.Problem, c int64) *guillotine {
-	g := &guillotine{ctx: ctx, capa: c, bad: map[uint64]bool{}}
+	g := &guillotine{ctx: ctx, capa: c, bad: map[uint64]bool{}, deadBy: map[uint64]map[uint64]bool{}}
 	var end int64
 	for i, b := range p.Buffers {
 		if b.Size == 0 {
@@ -117,6 +123,26 @@ func newGuillotine(ctx context.Context, p *alloc.Problem, c int64) *guillotine {
 	g.off = make([]int64, len(g.fwd))
 	return g
 }
+
+// deadFor returns the memo of dead layer-search states of the set with the
+// given key in the current direction of time: shared by the runs, or a
+// fresh one once the shared memos hold maxDead states.
+func (g *guillotine) deadFor(key uint64) map[uint64]bool {
+	if &g.b[0] == &g.rev[0] {
+		key = ^key
+	}
+	if d, ok := g.deadBy[key]; ok {
+		return d
+	}
+	d := map[uint64]bool{}
+	if g.deadSize < maxDead {
+		g.deadBy[key] = d
+	}
+	return d
+}
+
+// maxDead bounds the dead states kept across runs (each costs some 40 bytes).
+const maxDead = 1 << 20
 
 // guillotineOrders is the number of buffer orders the runs cycle through
 // (each forwards and backwards in time).
@@ -233,14 +259,14 @@ func (g *guillotine) tile(set []int, a0, h int64) bool {
 	if g.bad[key] {
 		return false
 	}
-	ok := g.tile1(slices.Clone(set), a0, h)
+	ok := g.tile1(slices.Clone(set), a0, h, key)
 	if !ok && !g.abort {
 		g.bad[key] = true
 	}
 	return ok
 }
 
-func (g *guillotine) tile1(s []int, a0, h int64) bool {
+func (g *guillotine) tile1(s []int, a0, h int64, key uint64) bool {
 	g.nodes += int64(len(s) / 8) // the sort and the scans
 	slices.SortFunc(s, g.less)
 	// Time cuts.
@@ -282,6 +308,7 @@ func (g *guillotine) tile1(s []int, a0, h int64) bool {
 		return g.tile(rest, a0, h)
 	}
 	l := newLayerSearch(g, s, h)
+	l.dead = g.deadFor(key)
 	return l.firstLayer(0, 0, func(low []int, hl int64) bool {
 		g.nodes += int64(len(s) / 4)
 		high := make([]int, 0, len(s)-len(low))
@@ -289,6 +316,10 @@ func (g *guillotine) tile1(s []int, a0, h int64) bool {
 			if !l.in[k] {
 				high = append(high, k)
 			}
+		}
+		// The side with fewer buffers first: it fails sooner.
+		if len(high) < len(low) {
+			return g.tile(high, a0+hl, h-hl) && g.tile(slices.Clone(low), a0, hl)
 		}
 		return g.tile(slices.Clone(low), a0, hl) && g.tile(high, a0+hl, h-hl)
 	})
@@ -317,7 +348,7 @@ type layerSearch struct {
 }
 
 func newLayerSearch(g *guillotine, s []int, h int64) *layerSearch {
-	l := &layerSearch{g: g, h: h, in: make([]bool, len(g.b)), dead: map[uint64]bool{}, endAt: make([]int32, len(g.b))}
+	l := &layerSearch{g: g, h: h, in: make([]bool, len(g.b)), endAt: make([]int32, len(g.b))}
 	for _, k := range s {
 		t := g.b[k].Lower
 		if n := len(l.times); n == 0 || l.times[n-1] != t {
@@ -455,6 +486,7 @@ func (l *layerSearch) next(i int, hl int64, closed uint64) bool {
 	}
 	if l.leaves == before && !g.abort {
 		l.dead[key] = true
+		g.deadSize++
 	}
 	return false
 }
