@@ -434,12 +434,7 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 			co = nil
 			if w.found {
 				s.foundBy = "time-sweep"
-				for i := range offsets {
-					offsets[i] = 0
-				}
-				for k, i := range w.orig {
-					offsets[i] = w.off[k]
-				}
+				scatter(offsets, w.orig, w.off)
 				return true
 			}
 			if s.ctx.Err() != nil {
@@ -460,12 +455,7 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 			s.guilFit += g.nodes - before
 			if found {
 				s.foundBy = "guillotine"
-				for i := range offsets {
-					offsets[i] = 0
-				}
-				for k, i := range g.orig {
-					offsets[i] = g.off[k]
-				}
+				scatter(offsets, g.orig, g.off)
 				return true
 			}
 			if s.ctx.Err() != nil {
@@ -474,13 +464,18 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 			}
 		}
 	}
-	for i := range offsets {
-		offsets[i] = 0
-	}
-	for k, i := range s.orig {
-		offsets[i] = s.off[k]
-	}
+	scatter(offsets, s.orig, s.off)
 	return true
+}
+
+// scatter writes a search's offsets (by search index, orig mapping them to
+// problem indices) into offsets (by problem index); buffers of size 0,
+// which have no search index, go to 0.
+func scatter(offsets []int64, orig []int, off []int64) {
+	clear(offsets)
+	for k, i := range orig {
+		offsets[i] = off[k]
+	}
 }
 
 // solve completes the placement of the unplaced buffers live in sections

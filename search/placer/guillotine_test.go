@@ -25,9 +25,7 @@ func runGuillotine(t *testing.T, g *guillotine) bool {
 // offsetsOf maps the guillotine's offsets back to the problem's buffers.
 func offsetsOf(g *guillotine, n int) []int64 {
 	offs := make([]int64, n)
-	for k, i := range g.orig {
-		offs[i] = g.off[k]
-	}
+	scatter(offs, g.orig, g.off)
 	return offs
 }
 
