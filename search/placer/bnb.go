@@ -1257,11 +1257,11 @@ func (s *bnb) guilShare() int64 {
 	return 2 * (s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit-s.guilFit))
 }
 
-// guilNodeOps converts a node of the guillotine search into ops (about 40
+// guilNodeOps converts a node of the guillotine search into ops (about 50
 // ns; its set-up work is counted in nodes too), and guilBase is the node budget of its first run (its runs follow
 // the Luby sequence).
 const (
-	guilNodeOps = 8
+	guilNodeOps = 10
 	guilBase    = 100000
 )
 

@@ -338,6 +338,8 @@ type layerSearch struct {
 	low    []int
 	endsL  []int64 // per time point, the size of the buffers of L that end there
 	inRem  []int64 // per time point, the size of the undecided buffers that end there
+	ends   [][]int // per time point, the buffers that end there
+	undec  []bool  // by buffer: not decided yet
 	unit   int64   // gcd of the sizes
 	sums   [][]uint64
 	dead   map[uint64]bool
@@ -361,6 +363,8 @@ func newLayerSearch(g *guillotine, s []int, h int64) *layerSearch {
 	l.endsL = make([]int64, nt+1)
 	l.keyEnd = make([]uint64, nt+1)
 	l.inRem = make([]int64, nt+1)
+	l.ends = make([][]int, nt+1)
+	l.undec = make([]bool, len(g.b))
 	for _, k := range s {
 		u, found := slices.BinarySearch(l.times, g.b[k].Upper)
 		if !found {
@@ -368,6 +372,8 @@ func newLayerSearch(g *guillotine, s []int, h int64) *layerSearch {
 		}
 		l.endAt[k] = int32(u)
 		l.inRem[u] += g.b[k].Size
+		l.ends[u] = append(l.ends[u], k)
+		l.undec[k] = true
 		l.unit = gcd(l.unit, g.b[k].Size)
 	}
 	l.suffix = make([][]int64, nt)
@@ -407,6 +413,7 @@ func (l *layerSearch) decide(k int, in bool) bool {
 	sz := l.g.b[k].Size
 	u := l.endAt[k]
 	l.inRem[u] -= sz
+	l.undec[k] = false
 	if in {
 		l.in[k] = true
 		l.low = append(l.low, k)
@@ -417,15 +424,48 @@ func (l *layerSearch) decide(k int, in bool) bool {
 	if l.sums == nil || int(u) == len(l.times) {
 		return true
 	}
-	lo := l.endsL[u] / l.unit
-	hi := min((l.endsL[u]+l.inRem[u])/l.unit, l.h/l.unit)
-	return anyBit(l.sums[u], lo, hi)
+	return l.balances(int(u))
+}
+
+// balances reports whether time point u can still balance: the sizes of
+// L's buffers that end there plus those of some of the undecided ones that
+// end there make a subset sum of the sizes that start there. (With many
+// undecided ones, any total up to theirs is allowed.)
+func (l *layerSearch) balances(u int) bool {
+	var und [6]int64
+	n := 0
+	for _, k := range l.ends[u] {
+		if l.undec[k] {
+			if n == len(und) {
+				lo := l.endsL[u] / l.unit
+				hi := min((l.endsL[u]+l.inRem[u])/l.unit, l.h/l.unit)
+				return anyBit(l.sums[u], lo, hi)
+			}
+			und[n] = l.g.b[k].Size / l.unit
+			n++
+		}
+	}
+	base := l.endsL[u] / l.unit
+	bs := l.sums[u]
+	for m := 0; m < 1<<n; m++ {
+		v := base
+		for i := 0; i < n; i++ {
+			if m>>i&1 == 1 {
+				v += und[i]
+			}
+		}
+		if int(v>>6) < len(bs) && bs[v>>6]>>(v&63)&1 == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *layerSearch) undecide(k int, in bool) {
 	sz := l.g.b[k].Size
 	u := l.endAt[k]
 	l.inRem[u] += sz
+	l.undec[k] = true
 	if in {
 		l.endsL[u] -= sz
 		l.total ^= l.g.zob[k]
