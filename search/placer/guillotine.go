@@ -1,6 +1,7 @@
 package placer
 
 import (
+	"cmp"
 	"context"
 	"math/rand/v2"
 	"slices"
@@ -32,11 +33,11 @@ import (
 //     at the start, a subset of the buffers that start there with b among
 //     them; at each later time point, a subset of the buffers that start
 //     there whose sizes add up to those of the buffers of L that end there.
-//     It prunes with the subset sums of the starting sizes at each time
-//     point (the buffers of L that will end there, placed or still open,
-//     must add up to one of them) and remembers the states (time point and
-//     the open buffers of L) from which no L could be completed. Each L
-//     found is tried: both sides must tile, recursively.
+//     Each buffer decided in or out of L checks at once that the time point
+//     where it ends can still balance (see balances), and the states (time
+//     point and the open buffers of L) from which no L can be completed are
+//     remembered, across runs (see deadFor). Each L found is tried: both
+//     sides must tile, recursively.
 //
 // A set of buffers that cannot tile its rectangle never can, wherever it is,
 // so failed sets are remembered across runs. The search is complete for
@@ -46,7 +47,8 @@ import (
 // branch and bound with a share of its work (see bnb.fit), in runs with
 // growing node budgets and different orders of the buffers (sizes down,
 // lifetimes' ends down, sizes up, each forwards and on the time-reversed
-// problem), since how long it takes depends heavily on the order.
+// problem, then alternating with random orders), since how long it takes
+// depends heavily on the order.
 type guillotine struct {
 	ctx    context.Context
 	halted func() bool     // asked every 1024 nodes whether to stop (nil: ctx only)
@@ -71,7 +73,7 @@ type guillotine struct {
 	nodes   int64 // all runs
 	limit   int64 // abort the run at this node count
 	abort   bool
-	limited bool
+	reverse bool // this run works on rev
 	done    bool // a run ended without a tiling: there is none
 }
 
@@ -102,7 +104,7 @@ func newGuillotine(ctx context.Context, p *alloc.Problem, c int64) *guillotine {
 	for _, b := range g.fwd {
 		ev = append(ev, event{b.Lower, b.Size}, event{b.Upper, -b.Size})
 	}
-	slices.SortFunc(ev, func(a, b event) int { return cmpInt64(a.t, b.t) })
+	slices.SortFunc(ev, func(a, b event) int { return cmp.Compare(a.t, b.t) })
 	var load int64
 	for k, e := range ev {
 		load += e.d
@@ -128,7 +130,7 @@ func newGuillotine(ctx context.Context, p *alloc.Problem, c int64) *guillotine {
 // given key in the current direction of time: shared by the runs, or a
 // fresh one once the shared memos hold maxDead states.
 func (g *guillotine) deadFor(key uint64) map[uint64]bool {
-	if &g.b[0] == &g.rev[0] {
+	if g.reverse {
 		key = ^key
 	}
 	if d, ok := g.deadBy[key]; ok {
@@ -159,10 +161,7 @@ func (g *guillotine) run(budget int64) bool {
 		f = r / 2
 	}
 	g.order = f % guillotineOrders
-	g.b = g.fwd
-	if (f/guillotineOrders)%2 == 1 {
-		g.b = g.rev
-	}
+	g.reverse = (f/guillotineOrders)%2 == 1
 	if r >= 2*guillotineOrders && r%2 == 1 {
 		// From then on: random orders (alternating directions), so that
 		// the runs also try what the fixed orders keep putting last.
@@ -174,13 +173,14 @@ func (g *guillotine) run(budget int64) bool {
 		for k, v := range rng.Perm(len(g.rank)) {
 			g.rank[k] = int32(v)
 		}
-		g.b = g.fwd
-		if r%4 == 3 {
-			g.b = g.rev
-		}
+		g.reverse = r%4 == 3
+	}
+	g.b = g.fwd
+	if g.reverse {
+		g.b = g.rev
 	}
 	g.limit = g.nodes + budget
-	g.abort, g.limited = false, false
+	g.abort = false
 	all := make([]int, len(g.b))
 	for k := range all {
 		all[k] = k
@@ -198,7 +198,7 @@ func (g *guillotine) run(budget int64) bool {
 func (g *guillotine) tick() bool {
 	g.nodes++
 	if g.nodes >= g.limit {
-		g.abort, g.limited = true, true
+		g.abort = true
 	}
 	if g.nodes&1023 == 0 && (g.halted != nil && g.halted() || g.ctx.Err() != nil) {
 		g.abort = true
@@ -210,35 +210,25 @@ func (g *guillotine) tick() bool {
 // this run's order.
 func (g *guillotine) less(x, y int) int {
 	a, b := g.b[x], g.b[y]
-	if c := cmpInt64(a.Lower, b.Lower); c != 0 {
+	if c := cmp.Compare(a.Lower, b.Lower); c != 0 {
 		return c
 	}
 	switch g.order {
 	case 1:
-		if c := cmpInt64(b.Upper, a.Upper); c != 0 {
+		if c := cmp.Compare(b.Upper, a.Upper); c != 0 {
 			return c
 		}
 	case 2:
-		if c := cmpInt64(a.Size, b.Size); c != 0 {
+		if c := cmp.Compare(a.Size, b.Size); c != 0 {
 			return c
 		}
 	case 3:
 		return int(g.rank[x] - g.rank[y])
 	}
-	if c := cmpInt64(b.Size, a.Size); c != 0 {
+	if c := cmp.Compare(b.Size, a.Size); c != 0 {
 		return c
 	}
 	return x - y
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // tile places the buffers of set (which fill [a0, a0+h) at every time of
@@ -266,6 +256,8 @@ func (g *guillotine) tile(set []int, a0, h int64) bool {
 	return ok
 }
 
+// tile1 is tile for a set of at least two buffers, not known to fail; key
+// is the set's (for the memo of its layer search).
 func (g *guillotine) tile1(s []int, a0, h int64, key uint64) bool {
 	g.nodes += int64(len(s) / 8) // the sort and the scans
 	slices.SortFunc(s, g.less)
