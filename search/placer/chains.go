@@ -1,6 +1,7 @@
 package placer
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/stillwater-sc/kpuopt/constraints/alloc"
@@ -42,11 +43,8 @@ func reduceChains(p *alloc.Problem, c int64) *chains {
 		ev = append(ev, event{b.Lower, i, false}, event{b.Upper, i, true})
 	}
 	slices.SortFunc(ev, func(a, b event) int {
-		if a.t != b.t {
-			if a.t < b.t {
-				return -1
-			}
-			return 1
+		if c := cmp.Compare(a.t, b.t); c != 0 {
+			return c
 		}
 		return a.i - b.i
 	})

@@ -9,8 +9,9 @@ import (
 	"github.com/stillwater-sc/kpuopt/constraints/alloc"
 )
 
-// race runs the search (branch and bound with the time sweep beside it, see
-// bnb.fit) on the problem and, at the same time, on its time reversal: the
+// race runs the search (branch and bound with the time sweep beside it, and
+// on the forward side the guillotine search, see bnb.fit) on the problem
+// and, at the same time, on its time reversal: the
 // same buffers with every lifetime [lower, upper) turned into
 // [T-upper, T-lower). A placement of one is a placement of the other (the
 // offsets do not change), but the two searches meet the buffers in opposite
