@@ -390,7 +390,10 @@ func (s *bnb) fit(c int64, offsets []int64) bool {
 	startNodes := s.nodes
 	s.outOfBudget = false
 	for run := 0; ; run++ {
-		if s.fitBudget > 0 && s.nodes-startNodes >= s.fitBudget {
+		// The budget counts the nodes of the branch and bound and the time
+		// sweep; the guillotine search's much cheaper ones would use it up
+		// in its first run.
+		if s.fitBudget > 0 && s.nodes-startNodes-s.guilFit >= s.fitBudget {
 			s.abort, s.outOfBudget = true, true
 			return false
 		}

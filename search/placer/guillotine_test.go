@@ -125,3 +125,22 @@ func TestGuillotineNone(t *testing.T) {
 		t.Fatalf("Place: %v, status %s, peak %d", err, sol.Status, sol.Peak)
 	}
 }
+
+// TestGuillotineWithinProbeBudget: a minimization's first probes have node
+// budgets; the guillotine search's nodes, far cheaper than the branch and
+// bound's, must not use them up. On cut n=450 seed 32 the probe at the peak
+// load with the first round's budget finds the placement (the guillotine
+// search needs a dozen runs; counting its nodes, the probe ran out after
+// the first).
+func TestGuillotineWithinProbeBudget(t *testing.T) {
+	p := generated(t, "cut", 450, 32)
+	r := newRace(context.Background(), p)
+	r.fitBudget = minimizeBudget(len(p.Buffers))
+	offs := make([]int64, len(p.Buffers))
+	if !r.fit(p.Capacity, offs) {
+		t.Fatalf("probe at the peak load failed (out of budget: %v)", r.outOfBudget)
+	}
+	if err := p.Check(offs, p.Capacity); err != nil {
+		t.Fatal(err)
+	}
+}
