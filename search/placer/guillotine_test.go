@@ -126,21 +126,29 @@ func TestGuillotineNone(t *testing.T) {
 	}
 }
 
-// TestGuillotineWithinProbeBudget: a minimization's first probes have node
-// budgets; the guillotine search's nodes, far cheaper than the branch and
-// bound's, must not use them up. On cut n=450 seed 32 the probe at the peak
-// load with the first round's budget finds the placement (the guillotine
-// search needs a dozen runs; counting its nodes, the probe ran out after
-// the first).
-func TestGuillotineWithinProbeBudget(t *testing.T) {
-	p := generated(t, "cut", 450, 32)
-	r := newRace(context.Background(), p)
-	r.fitBudget = minimizeBudget(len(p.Buffers))
-	offs := make([]int64, len(p.Buffers))
-	if !r.fit(p.Capacity, offs) {
-		t.Fatalf("probe at the peak load failed (out of budget: %v)", r.outOfBudget)
-	}
-	if err := p.Check(offs, p.Capacity); err != nil {
-		t.Fatal(err)
+// TestProbeBudget: a minimization's first probes have node budgets, counted
+// in nodes of the branch and bound; the time sweep (where complete) and the
+// guillotine search, whose nodes are far cheaper, get their shares of those
+// and must not use the budget up. With the first round's budget, the probe
+// at the peak load finds the placement on instances those two win (counting
+// their nodes, the probe ran out first: the guillotine search needs a dozen
+// runs on cut seed 32, the sweep some 120000 nodes on sweep n=450 seed 5).
+func TestProbeBudget(t *testing.T) {
+	for _, c := range []struct {
+		gen  string
+		n    int
+		seed uint64
+	}{{"cut", 450, 32}, {"sweep", 450, 5}} {
+		p := generated(t, c.gen, c.n, c.seed)
+		r := newRace(context.Background(), p)
+		r.fitBudget = minimizeBudget(len(p.Buffers))
+		offs := make([]int64, len(p.Buffers))
+		if !r.fit(p.Capacity, offs) {
+			t.Fatalf("%s n=%d seed %d: probe at the peak load failed (out of budget: %v)", c.gen, c.n, c.seed, r.outOfBudget)
+		}
+		if err := p.Check(offs, p.Capacity); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s n=%d seed %d: %s", c.gen, c.n, c.seed, r.foundBy)
 	}
 }
