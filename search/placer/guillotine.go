@@ -78,24 +78,28 @@ type guillotine struct {
 }
 
 // newGuillotine returns the search for p at capacity c, or nil where it does
-// not apply: somewhere the load is neither 0 nor c, or a buffer has an
-// alignment.
+// not apply: somewhere the load is neither 0 nor c, or a buffer's alignment
+// does not divide every size. (In a tiling every offset is a sum of sizes,
+// so alignments that divide all of them always hold.)
 func newGuillotine(ctx context.Context, p *alloc.Problem, c int64) *guillotine {
 	g := &guillotine{ctx: ctx, capa: c, bad: map[uint64]bool{}, deadBy: map[uint64]map[uint64]bool{}}
-	var end int64
+	var end, unit int64
 	for i, b := range p.Buffers {
 		if b.Size == 0 {
 			continue
 		}
-		if b.Align() > 1 {
-			return nil
-		}
+		unit = gcd(unit, b.Size)
 		g.orig = append(g.orig, i)
 		g.fwd = append(g.fwd, b)
 		end = max(end, b.Upper)
 	}
 	if len(g.fwd) == 0 {
 		return nil
+	}
+	for _, b := range g.fwd {
+		if unit%b.Align() != 0 {
+			return nil
+		}
 	}
 	// Full wherever something is live: the load changes only at lifetime
 	// ends; check it between consecutive event points.

@@ -75,7 +75,12 @@ func TestGuillotineApplies(t *testing.T) {
 	}{
 		{"full where live", full, 4, true},
 		{"slack", full, 5, false},
-		{"aligned", &alloc.Problem{Buffers: []alloc.Buffer{{ID: "a", Lower: 0, Upper: 1, Size: 4, Alignment: 4}}}, 4, false},
+		{"an alignment that divides every size", &alloc.Problem{Buffers: []alloc.Buffer{
+			{ID: "a", Lower: 0, Upper: 2, Size: 4, Alignment: 2}, {ID: "b", Lower: 0, Upper: 1, Size: 2, Alignment: 2},
+			{ID: "c", Lower: 1, Upper: 2, Size: 2}}}, 6, true},
+		{"an alignment that does not", &alloc.Problem{Buffers: []alloc.Buffer{
+			{ID: "a", Lower: 0, Upper: 2, Size: 4, Alignment: 4}, {ID: "b", Lower: 0, Upper: 1, Size: 2},
+			{ID: "c", Lower: 1, Upper: 2, Size: 2}}}, 6, false},
 		{"only empty buffers", &alloc.Problem{Buffers: []alloc.Buffer{{ID: "a", Lower: 0, Upper: 1}}}, 4, false},
 	}
 	for _, tc := range tests {
