@@ -67,7 +67,7 @@ type bnb struct {
 	sweep   *sweeper // the time sweep, run between restarts (see fit)
 	foundBy string   // the engine that found the last placement
 	// useGuil: run the guillotine search between restarts too (the race
-	// gives it to one of its two searches); guil is it for the current
+	// sets it on both of its searches); guil is it for the current
 	// capacity (nil: it does not apply), guilFit its nodes in this fit.
 	useGuil bool
 	guil    *guillotine
