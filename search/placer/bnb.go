@@ -1248,11 +1248,17 @@ func (s *bnb) halted() bool {
 // 10% on the generated instances, and (unlike wall time) it is the same on
 // every run, so racing searches can be ranked by it (see race).
 func (s *bnb) work() int64 {
-	w := s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit-s.guilFit)
+	w := s.bnbWork() + guilNodeOps*s.guilFit
 	if s.sweep != nil {
 		w += sweepCheckOps * s.sweep.work
 	}
-	return w + guilNodeOps*s.guilFit
+	return w
+}
+
+// bnbWork is the branch and bound's own part of work: its ops and its nodes
+// (the sweep's and the guillotine search's taken out).
+func (s *bnb) bnbWork() int64 {
+	return s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit-s.guilFit)
 }
 
 // guilShare is the work (in ops) the guillotine search may have done so far
@@ -1264,12 +1270,12 @@ func (s *bnb) work() int64 {
 // 1.8, 1.4 and 1.2 s; on cuts that pick the piece to cut uniformly, total
 // 12.4, 9.9, 8.9 and 8.5 s.
 func (s *bnb) guilShare() int64 {
-	return 2 * (s.ops - s.fitOps + nodeOps*(s.nodes-s.fitStart-s.sweepFit-s.guilFit))
+	return 2 * s.bnbWork()
 }
 
 // guilNodeOps converts a node of the guillotine search into ops (about 50
-// ns; its set-up work is counted in nodes too), and guilBase is the node budget of its first run (its runs follow
-// the Luby sequence).
+// ns; its set-up work is counted in nodes too), and guilBase is the node
+// budget of its first run (its runs follow the Luby sequence).
 const (
 	guilNodeOps = 10
 	guilBase    = 100000
@@ -1323,9 +1329,10 @@ const sweepSlackPerNode = 20
 // 300 and 450) before the nodes of both searches were made cheaper, a node
 // of the branch and bound took about 40 us and a section check about 0.4 us:
 // at f = 0.75 the two searches got about the same time (the share was kept
-// when both got cheaper; see docs/alloc.md). (120 lost three instances at n = 450 to the 5 s target, and 20 with
-// f instead of f squared, the earlier share, left the sweep a fifth of the
-// time where it is the engine that finishes.)
+// when both got cheaper; see docs/alloc.md). (120 lost three instances at
+// n = 450 to the 5 s target, and 20 with f instead of f squared, the earlier
+// share, left the sweep a fifth of the time where it is the engine that
+// finishes.)
 const sweepWorkPerNode = 160
 
 // sweepWorkFloor is the share per branch-and-bound node of a sweep stuck near

@@ -305,7 +305,7 @@ func (g *guillotine) tile1(s []int, a0, h int64, key uint64) bool {
 	}
 	l := newLayerSearch(g, s, h)
 	l.dead = g.deadFor(key)
-	return l.firstLayer(0, 0, func(low []int, hl int64) bool {
+	l.try = func(low []int, hl int64) bool {
 		g.nodes += int64(len(s) / 4)
 		high := make([]int, 0, len(s)-len(low))
 		for _, k := range s {
@@ -313,12 +313,14 @@ func (g *guillotine) tile1(s []int, a0, h int64, key uint64) bool {
 				high = append(high, k)
 			}
 		}
-		// The side with fewer buffers first: it fails sooner.
+		// The side with fewer buffers first: it fails sooner. (tile works
+		// on its own copy of the set.)
 		if len(high) < len(low) {
-			return g.tile(high, a0+hl, h-hl) && g.tile(slices.Clone(low), a0, hl)
+			return g.tile(high, a0+hl, h-hl) && g.tile(low, a0, hl)
 		}
-		return g.tile(slices.Clone(low), a0, hl) && g.tile(high, a0+hl, h-hl)
-	})
+		return g.tile(low, a0, hl) && g.tile(high, a0+hl, h-hl)
+	}
+	return l.firstLayer(0, 0)
 }
 
 // layerSearch enumerates the lower sets L of an address cut of one region
@@ -339,10 +341,10 @@ type layerSearch struct {
 	unit   int64   // gcd of the sizes
 	sums   [][]uint64
 	dead   map[uint64]bool
-	total  uint64   // XOR of the keys of L's buffers
-	keyEnd []uint64 // per time point, XOR of the keys of L's buffers that end there
-	leaves int64
-	try    func(low []int, hl int64) bool
+	total  uint64                         // XOR of the keys of L's buffers
+	keyEnd []uint64                       // per time point, XOR of the keys of L's buffers that end there
+	leaves int64                          // complete sets L found so far
+	try    func(low []int, hl int64) bool // tries a complete L of load hl: do both sides tile?
 }
 
 func newLayerSearch(g *guillotine, s []int, h int64) *layerSearch {
@@ -474,8 +476,7 @@ func (l *layerSearch) undecide(k int, in bool) {
 // firstLayer chooses the buffers of L among those that start at the region's
 // start: the first of them always, any others, their sizes below h; then
 // the later time points (next).
-func (l *layerSearch) firstLayer(j int, sum int64, try func([]int, int64) bool) bool {
-	l.try = try
+func (l *layerSearch) firstLayer(j int, sum int64) bool {
 	c := l.starts[0]
 	if l.g.tick() {
 		return false
@@ -488,7 +489,7 @@ func (l *layerSearch) firstLayer(j int, sum int64, try func([]int, int64) bool) 
 	}
 	k := c[j]
 	if sum+l.g.b[k].Size < l.h {
-		ok := l.decide(k, true) && l.firstLayer(j+1, sum+l.g.b[k].Size, try)
+		ok := l.decide(k, true) && l.firstLayer(j+1, sum+l.g.b[k].Size)
 		l.undecide(k, true)
 		if ok {
 			return true
@@ -497,7 +498,7 @@ func (l *layerSearch) firstLayer(j int, sum int64, try func([]int, int64) bool) 
 	if j == 0 {
 		return false
 	}
-	ok := l.decide(k, false) && l.firstLayer(j+1, sum, try)
+	ok := l.decide(k, false) && l.firstLayer(j+1, sum)
 	l.undecide(k, false)
 	return ok
 }

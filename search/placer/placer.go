@@ -69,8 +69,8 @@ type Solution struct {
 	// the placement; proofs of infeasibility always come from the bound or
 	// the branch and bound).
 	Engine string
-	// Nodes counts the nodes (of the branch and bound and the time sweep)
-	// of the searches that decided: of the race's two searches, the one
+	// Nodes counts the nodes (of the branch and bound, the time sweep and
+	// the guillotine search) of the searches that decided: of the race's two searches, the one
 	// whose outcome stood, so the count is the same on every run unless a
 	// time limit cut it short. Elapsed is the wall time.
 	Nodes   int64

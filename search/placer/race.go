@@ -10,9 +10,9 @@ import (
 )
 
 // race runs the search (branch and bound with the time sweep and the
-// guillotine search beside it, see bnb.fit) on the problem
-// and, at the same time, on its time reversal: the
-// same buffers with every lifetime [lower, upper) turned into
+// guillotine search beside it, see bnb.fit) on the problem and, at the same
+// time, on its time reversal: the same buffers with every lifetime
+// [lower, upper) turned into
 // [T-upper, T-lower). A placement of one is a placement of the other (the
 // offsets do not change), but the two searches meet the buffers in opposite
 // orders, and on many hard instances one of them finishes long before the
